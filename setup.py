@@ -13,7 +13,6 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["luring_tf", "luring_tf.*", "architectures", "attacks"]),
-    package_data={"luring_tf": ["../configs/*.yaml"]},
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "keras>=3.3,<3.16",

@@ -1,0 +1,51 @@
+"""Crafting adversarial sets against T = M∘P with the :mod:`attacks` library, chunk by chunk."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import attacks
+from luring_tf.errors import UserError
+from luring_tf.models_io import logits_view
+
+
+def predict_labels(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Class predictions (argmax) of ``model`` on ``x`` in inference mode, int64 [N]."""
+    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1).astype(np.int64)
+
+
+def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: dict,
+          batch_size: int = 500, seed: int = 0, verbose: bool = True) -> tuple[np.ndarray, dict]:
+    """Run ``attack`` on ``model`` (softmax or logits output) over ``x`` in chunks of ``batch_size``.
+
+    Returns ``(x_adv float32 [N,...] in [0,1], {"iterations": int, "queries": int})``; the labels
+    ``y`` are the models' shared clean prediction (= the true label on the evaluation sets).
+    """
+    function = attacks.get(attack)
+    logits = logits_view(model)
+    pieces, iterations, queries = [], 0, 0
+    for start in range(0, len(x), batch_size):
+        try:
+            result = function(logits, x[start:start + batch_size], y[start:start + batch_size],
+                              eps=eps, seed=seed + start, verbose=verbose, **params)
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"attack {attack} with {params}: {exc} -- fix it in the config or with --set") from None
+        pieces.append(result.x_adv)
+        iterations = max(iterations, int(result.iterations))
+        queries += int(result.queries)
+    return np.concatenate(pieces).astype(np.float32), {"iterations": iterations, "queries": queries}
+
+
+def select_examples(models: dict, x: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``n`` examples (seeded draw) classified correctly by every model in ``models``.
+
+    Raises ``UserError`` when no example qualifies; returns fewer than ``n`` when fewer qualify.
+    """
+    correct = np.ones(len(y), dtype=bool)
+    for model in models.values():
+        correct &= predict_labels(model, x) == y
+    candidates = np.flatnonzero(correct)
+    if len(candidates) == 0:
+        raise UserError("no test example is classified correctly by every model: check the models (retrain with --retrain)")
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(candidates, size=min(n, len(candidates)), replace=False))

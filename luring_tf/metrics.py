@@ -1,0 +1,88 @@
+"""The paper's metrics as pure functions of predicted labels (integer arrays of one length).
+
+Every rate comes back as a :class:`Rate` that keeps its numerator and denominator, so outputs
+can state the denominator, and a rate over an empty set is *undefined* (``value is None``,
+printed ``n/a``), never 0 or NaN.
+
+Notation: ``y`` = reference label (the true label; on the evaluation sets it equals the clean
+predictions of M and of every M∘P), ``t_adv`` = M∘P's prediction on x', ``m_adv`` = M's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rate:
+    """``numerator / denominator``; ``value`` is None when the denominator is 0."""
+
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return self.numerator / self.denominator if self.denominator else None
+
+    def as_dict(self) -> dict:
+        return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator}
+
+    def __str__(self) -> str:
+        return "n/a" if self.value is None else f"{self.value:.3f}"
+
+
+def _arrays(*arrays):
+    out = [np.asarray(a).reshape(-1) for a in arrays]
+    if len({a.shape for a in out}) > 1:
+        raise ValueError(f"prediction arrays differ in length: {[a.shape[0] for a in out]}")
+    return out
+
+
+def _rate(mask: np.ndarray, among: np.ndarray) -> Rate:
+    return Rate(int(np.sum(mask & among)), int(np.sum(among)))
+
+
+def agreement(pred_a, pred_b) -> Rate:
+    """Share of examples where two models predict the same class."""
+    a, b = _arrays(pred_a, pred_b)
+    return _rate(a == b, np.ones_like(a, dtype=bool))
+
+
+def accuracy(pred, y) -> Rate:
+    """Share of examples predicted as ``y``."""
+    p, y = _arrays(pred, y)
+    return _rate(p == y, np.ones_like(p, dtype=bool))
+
+
+def agreement_on_truth(pred_a, pred_b, y) -> Rate:
+    """Table 8's "Agree": share of examples where both models predict the true label."""
+    a, b, y = _arrays(pred_a, pred_b, y)
+    return _rate((a == y) & (b == y), np.ones_like(a, dtype=bool))
+
+
+def disagreement_rate(y, t_adv, m_adv) -> Rate:
+    """DR (Equation 3): among x' that fool M∘P (t_adv ≠ y), the share where M and M∘P disagree."""
+    y, t, m = _arrays(y, t_adv, m_adv)
+    return _rate(m != t, t != y)
+
+
+def inefficient_adversarial_rate(y, t_adv, m_adv) -> Rate:
+    """IAR (Equation 3): among x' that fool M∘P, the share that M still classifies as y."""
+    y, t, m = _arrays(y, t_adv, m_adv)
+    return _rate(m == y, t != y)
+
+
+def adversarial_accuracy(pred_adv, y) -> Rate:
+    """AC (Section 4.1): accuracy on the whole adversarial set, successful or not (AC_M∘P, AC_M)."""
+    return accuracy(pred_adv, y)
+
+
+def detection_adversarial_accuracy(y, t_adv, m_adv) -> Rate:
+    """DAC (Equation 4): share of x' either detected (M ≠ M∘P) or well classified by M.
+
+    ``1 - #{M∘P(x') = M(x') ≠ y} / |X'|`` over the whole adversarial set.
+    """
+    y, t, m = _arrays(y, t_adv, m_adv)
+    return _rate((t != m) | (m == y), np.ones_like(y, dtype=bool))

@@ -1,0 +1,90 @@
+"""Models on disk: plain-Keras ``.h5`` files written atomically, and the logits view of a classifier.
+
+Layout under a models folder: ``<dir>/M.h5`` (base classifier), ``<dir>/<approach>_P.h5`` (the
+component) and ``<dir>/<approach>_T.h5`` (``Sequential([P, M])``, the protected model T = M∘P).
+Every file loads with ``keras.models.load_model(path)`` and no import of luring-tf.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+
+from luring_tf.errors import UserError
+
+APPROACHES = ("stack", "auto", "ce", "luring")
+
+
+def model_paths(models_dir: str | Path, approach: str | None = None) -> dict[str, Path]:
+    """Paths of M (``approach=None``) or of an approach's P and T under ``models_dir``."""
+    root = Path(models_dir)
+    if approach is None:
+        return {"M": root / "M.h5"}
+    return {"P": root / f"{approach}_P.h5", "T": root / f"{approach}_T.h5"}
+
+
+def save_model(model: keras.Model, path: str | Path, overwrite: bool = False) -> Path:
+    """Write ``model`` to ``path`` (.h5) through a temporary file and an atomic rename."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise UserError(f"{path} already exists: pass --retrain to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.h5")
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_model(path: str | Path) -> keras.Model:
+    """Load a plain-Keras model file; a missing or unreadable file is a one-line ``UserError``."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"model file {path} not found: train it first (run_characterization.py) or fix the path")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:  # h5py/keras raise many types for a corrupt file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot load model file {path} ({first}): delete it and retrain with --retrain") from None
+
+
+def compose(component: keras.Model, classifier: keras.Model, name: str = "T") -> keras.Sequential:
+    """The protected model T = M∘P as ``Sequential([P, M])`` (softmax output, like M)."""
+    return keras.Sequential([component, classifier], name=name)
+
+
+def _is_softmax(activation) -> bool:
+    return getattr(activation, "__name__", "") == "softmax"
+
+
+def logits_view(model: keras.Model) -> keras.Model:
+    """A model returning the pre-softmax logits of ``model`` (weights shared or copied, not retrained).
+
+    Handles: this package's M (final ``Activation('softmax')``), a final ``Softmax`` layer, a last
+    layer with a fused softmax activation (its weights are copied into a linear twin), a
+    ``Sequential([P, M])`` (recursing into M), and models that already output logits (returned as-is).
+    """
+    last = model.layers[-1]
+    if isinstance(model, keras.Sequential) and isinstance(last, keras.Model):
+        return keras.Sequential(model.layers[:-1] + [logits_view(last)], name=f"{model.name}_logits")
+    if isinstance(last, keras.layers.Softmax) or (
+        isinstance(last, keras.layers.Activation) and _is_softmax(last.activation)
+    ):
+        return keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+    if _is_softmax(getattr(last, "activation", None)):
+        config = dict(last.get_config(), activation="linear", name=f"{last.name}_logits")
+        twin = last.__class__.from_config(config)
+        twin.build(last.input.shape)
+        twin.set_weights(last.get_weights())
+        return keras.Model(model.inputs, twin(last.input), name=f"{model.name}_logits")
+    return model
+
+
+def outputs_probabilities(model: keras.Model) -> bool:
+    """Whether ``model`` ends with a softmax (else its output is taken as logits)."""
+    return logits_view(model) is not model

@@ -1,0 +1,285 @@
+"""Property tests of every attack in ``attacks`` on tiny models trained here (no data, offline, CPU)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import attacks
+from attacks.helpers import gkern, l2_norms
+from attacks.spsa import margin_loss
+from attacks.transfer import _input_diversity
+
+SHAPE = (8, 8, 1)
+CLASSES = 3
+
+# name, small parameters, the norm the attack promises for eps, eps used for the range check
+CASES = [
+    ("fgsm", {}, "linf", 0.1),
+    ("pgd", {"nb_iter": 10}, "linf", 0.1),
+    ("mim", {"nb_iter": 10}, "linf", 0.1),
+    ("miml2", {"nb_iter": 10, "l2_bound": 2.0, "eps_iter": 0.2}, "linf", 0.1),
+    ("dim", {"nb_iter": 10, "p": 0.5, "eps_iter": 0.03}, "linf", 0.1),
+    ("mim_ti", {"nb_iter": 10, "kernel_size": 3}, "linf", 0.1),
+    ("dim_ti", {"nb_iter": 10, "kernel_size": 3, "eps_iter": 0.03}, "linf", 0.1),
+    ("spsa", {"nb_iter": 10, "spsa_samples": 32}, "linf", 0.1),
+    ("eco", {"max_queries": 300, "batch_size": 16, "block_size": 2}, "linf", 0.1),
+    ("cwl2", {"max_iterations": 50, "binary_search_steps": 3}, "l2", 1.0),
+]
+CASE_IDS = [c[0] for c in CASES]
+MODELS = ["dense", "conv"]
+
+
+def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Three well-separated noisy prototypes in [0,1]."""
+    rng = np.random.default_rng(0)
+    protos = rng.uniform(0.25, 0.75, size=(CLASSES, *SHAPE)).astype(np.float32)
+    r = np.random.default_rng(seed)
+    y = r.integers(0, CLASSES, n)
+    x = np.clip(protos[y] + r.normal(0, 0.08, size=(n, *SHAPE)), 0, 1).astype(np.float32)
+    return x, y
+
+
+def _build(kind: str) -> keras.Model:
+    keras.utils.set_random_seed(1)
+    if kind == "dense":
+        layers = [keras.layers.Flatten(), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(CLASSES)]
+    else:
+        layers = [keras.layers.Conv2D(4, 3, padding="same", activation="relu"), keras.layers.Flatten(),
+                  keras.layers.Dense(CLASSES)]
+    model = keras.Sequential([keras.Input(SHAPE), *layers])
+    x, y = _data(300, seed=1)
+    model.compile(keras.optimizers.Adam(0.01),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[str, keras.Model]:
+    return {kind: _build(kind) for kind in MODELS}
+
+
+@pytest.fixture(scope="module")
+def batch(models) -> tuple[np.ndarray, np.ndarray]:
+    x, y = _data(40, seed=2)
+    for m in models.values():  # attacks start from correctly classified points
+        keep = np.argmax(m(x), 1) == y
+        x, y = x[keep], y[keep]
+    assert len(x) >= 24
+    return x[:24], y[:24]
+
+
+def _run(name, params, model, x, y=None, **kw):
+    return attacks.get(name)(model, x, y, **{**params, **kw})
+
+
+def _dist(norm: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if norm == "l2":
+        return l2_norms(a, b)
+    return np.abs(a.astype(np.float64) - b).reshape(len(a), -1).max(1)
+
+
+def _success(model, x_adv, y) -> float:
+    return float(np.mean(np.argmax(model(x_adv), 1) != y))
+
+
+def test_registry_names_every_attack():
+    assert set(attacks.NAMES) == {c[0] for c in CASES}
+    for name in attacks.NAMES:
+        assert callable(attacks.get(name)) and attacks.get(name).__doc__
+
+
+@pytest.mark.parametrize("kind", MODELS)
+@pytest.mark.parametrize("name,params,norm,eps", CASES, ids=CASE_IDS)
+def test_output_in_eps_ball_and_box(models, batch, kind, name, params, norm, eps):
+    x, y = batch
+    res = _run(name, params, models[kind], x, y, eps=eps, seed=0)
+    assert res.x_adv.dtype == np.float32 and res.x_adv.shape == x.shape
+    assert res.x_adv.min() >= 0.0 and res.x_adv.max() <= 1.0
+    assert _dist(norm, res.x_adv, x).max() <= eps + 1e-6
+    assert not np.array_equal(res.x_adv, x)  # it did something
+    assert res.iterations >= 1 and res.queries >= len(x)
+
+
+@pytest.mark.parametrize("name,params,norm,eps", CASES, ids=CASE_IDS)
+def test_eps_zero_returns_x(models, batch, name, params, norm, eps):
+    x, y = batch
+    res = _run(name, params, models["dense"], x, y, eps=0.0, seed=0)
+    np.testing.assert_array_equal(res.x_adv, x)
+
+
+GRIDS = {"linf": (0.02, 0.1, 0.3), "l2": (0.1, 0.5, 3.0)}
+
+
+@pytest.mark.parametrize("name,params,norm,eps", CASES, ids=CASE_IDS)
+def test_success_grows_with_eps(models, batch, name, params, norm, eps):
+    x, y = batch
+    model = models["conv"]
+    rates = [_success(model, _run(name, params, model, x, y, eps=e, seed=0).x_adv, y) for e in GRIDS[norm]]
+    assert rates[-1] > rates[0], rates
+    assert all(b >= a - 1.0 / len(x) for a, b in zip(rates, rates[1:])), rates
+
+
+@pytest.mark.parametrize("name,params,norm,eps", CASES, ids=CASE_IDS)
+def test_same_seed_same_output(models, batch, name, params, norm, eps):
+    x, y = batch
+    a = _run(name, params, models["conv"], x, y, eps=eps, seed=3)
+    b = _run(name, params, models["conv"], x, y, eps=eps, seed=3)
+    np.testing.assert_array_equal(a.x_adv, b.x_adv)
+    assert a.queries == b.queries
+
+
+@pytest.mark.parametrize("name", ["dim", "spsa", "eco"])
+def test_other_seed_other_output(models, batch, name):
+    x, y = batch
+    params = dict(next(c[1] for c in CASES if c[0] == name))
+    if name == "dim":
+        params["p"] = 0.5
+    a = _run(name, params, models["conv"], x, y, eps=0.1, seed=3)
+    b = _run(name, params, models["conv"], x, y, eps=0.1, seed=4)
+    assert not np.array_equal(a.x_adv, b.x_adv)
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_transfer_variants_reduce_to_cleverhans_mim(models, batch, kind):
+    x, y = batch
+    kw = dict(eps=0.1, nb_iter=15, eps_iter=0.01)
+    ref = attacks.mim(models[kind], x, y, **kw).x_adv
+    np.testing.assert_allclose(attacks.mim_ti(models[kind], x, y, kernel_size=1, **kw).x_adv, ref, atol=1e-5)
+    np.testing.assert_allclose(attacks.dim(models[kind], x, y, p=0.0, seed=0, **kw).x_adv, ref, atol=1e-5)
+    ti = attacks.mim_ti(models[kind], x, y, kernel_size=3, **kw).x_adv
+    np.testing.assert_allclose(attacks.dim_ti(models[kind], x, y, kernel_size=3, p=0.0, **kw).x_adv, ti, atol=1e-5)
+    assert np.abs(ti - ref).max() > 1e-3  # the kernel does change the attack
+
+
+def test_default_labels_are_model_predictions(models, batch):
+    x, _ = batch
+    pred = np.argmax(models["dense"](x), 1)
+    a = attacks.mim(models["dense"], x, None, eps=0.1, nb_iter=5)
+    b = attacks.mim(models["dense"], x, pred, eps=0.1, nb_iter=5)
+    np.testing.assert_array_equal(a.x_adv, b.x_adv)
+    assert a.queries == b.queries + len(x)
+
+
+def test_gkern_matches_original():
+    k = gkern(5, 3)
+    assert k.shape == (5, 5) and abs(k.sum() - 1) < 1e-6 and np.allclose(k, k.T)
+    assert np.argmax(k) == 12 and gkern(1, 1).tolist() == [[1.0]]
+    assert gkern(10, 3).shape == (10, 10)
+
+
+@pytest.mark.parametrize("diversity", ["original", "xie"])
+def test_input_diversity_keeps_shape(diversity):
+    x = tf.ones([2, 8, 8, 3])
+    out = _input_diversity(x, 1.0, tf.random.Generator.from_seed(0), diversity).numpy()
+    assert out.shape == (2, 8, 8, 3)
+    if diversity == "original":  # resized down and zero-padded: a zero border, ones inside
+        assert (out == 0).any() and (out == 1).sum() >= 2 * 6 * 6 * 3
+    np.testing.assert_array_equal(_input_diversity(x, 0.0, tf.random.Generator.from_seed(0), diversity), x)
+
+
+def test_spsa_gradient_estimate_aligns_with_true_gradient():
+    keras.utils.set_random_seed(5)
+    linear = keras.Sequential([keras.Input(SHAPE), keras.layers.Flatten(), keras.layers.Dense(CLASSES)])
+    x, _ = _data(16, seed=3)
+    y = np.argmax(linear(x), 1)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        loss = tf.reduce_sum(margin_loss(linear(xt), tf.constant(y, tf.int64)))
+    true = tape.gradient(loss, xt).numpy().reshape(len(x), -1)
+    for chunk in (8192, 64):  # chunked evaluation estimates the same thing
+        est = attacks.spsa_gradient_estimate(linear, x, y, spsa_samples=128, spsa_chunk=chunk, seed=0)
+        est = est.reshape(len(x), -1)
+        cos = (est * true).sum(1) / np.linalg.norm(est, axis=1) / np.linalg.norm(true, axis=1)
+        assert cos.mean() > 0.5 and cos.min() > 0.2, cos
+        # the original's scale: ~ delta * gradient
+        ratio = np.linalg.norm(est, axis=1) / np.linalg.norm(true, axis=1)
+        assert np.all((ratio > 0.002) & (ratio < 0.05)), ratio
+
+
+class CountingModel:
+    """Logits of a model, counting every image it is shown (eagerly or inside a tf.function)."""
+
+    def __init__(self, model):
+        self.model = model
+        self.seen = tf.Variable(0, dtype=tf.int64)
+
+    def __call__(self, x):
+        self.seen.assign_add(tf.cast(tf.shape(x)[0], tf.int64))
+        return self.model(x, training=False)
+
+
+@pytest.mark.parametrize("early_stop,py2", [(False, False), (True, False), (False, True)])
+def test_eco_budget_and_exact_query_count(models, batch, early_stop, py2):
+    x, y = batch
+    counting = CountingModel(models["conv"])
+    res = attacks.eco(counting, x, None, eps=0.1, max_queries=250, block_size=2, batch_size=16,
+                      early_stop=early_stop, py2_floor_div=py2, seed=0)
+    per_image = res.extra["queries_per_image"]
+    assert per_image.max() <= 250 and per_image.min() > 0
+    assert res.queries == int(counting.seen.numpy()) == per_image.sum() + len(x)
+    if early_stop:
+        wrong = np.argmax(models["conv"](res.x_adv), 1) != y
+        assert np.array_equal(wrong[res.extra["success"]], np.ones(res.extra["success"].sum(), bool))
+
+
+def test_spsa_and_gradient_attack_query_counts(models, batch):
+    x, y = batch
+    counting = CountingModel(models["dense"])
+    res = attacks.spsa(counting, x, y, eps=0.1, nb_iter=3, spsa_samples=16, spsa_chunk=50, seed=0)
+    assert res.queries == int(counting.seen.numpy()) == len(x) * 3 * 16
+
+
+def test_cwl2_beats_fgsm_l2_at_equal_success(models, batch):
+    x, y = batch
+    model = models["conv"]
+    cw = attacks.cwl2(model, x, y, max_iterations=100, binary_search_steps=5)
+    cw_ok = np.argmax(model(cw.x_adv), 1) != y
+    assert cw_ok.mean() >= 0.9
+    assert np.array_equal(cw_ok, cw.extra["success"])
+    cw_l2 = l2_norms(cw.x_adv, x)[cw_ok].mean()
+    for eps in np.geomspace(0.05, 8.0, 30):  # smallest FGSM-L2 budget with at least CW's success
+        fg = attacks.fgsm(model, x, y, eps=float(eps), norm=2).x_adv
+        ok = np.argmax(model(fg), 1) != y
+        if ok.mean() >= cw_ok.mean():
+            break
+    assert ok.mean() >= cw_ok.mean()
+    assert cw_l2 < l2_norms(fg, x)[ok].mean()
+
+
+INVALID = [
+    ("mim", {"eps": -0.1}), ("mim", {"eps": 1.5}), ("fgsm", {"eps": 2.0}), ("pgd", {"eps": -1e-3}),
+    ("pgd", {"eps": 0.1, "nb_iter": 0}), ("mim", {"eps": 0.1, "eps_iter": 0.0}),
+    ("mim_ti", {"eps": 0.1, "kernel_size": 0}), ("dim_ti", {"eps": 0.1, "kernel_size": -3}),
+    ("dim", {"eps": 0.1, "p": 1.5}), ("dim", {"eps": 0.1, "p": -0.1}), ("dim", {"eps": 0.1, "diversity": "up"}),
+    ("eco", {"eps": 0.1, "max_queries": 0}), ("eco", {"eps": 0.1, "max_queries": -5}),
+    ("eco", {"eps": 1.1}), ("spsa", {"eps": 0.1, "spsa_samples": 0}), ("spsa", {"eps": 0.1, "spsa_samples": 7}),
+    ("spsa", {"eps": 0.1, "learning_rate": -1.0}), ("spsa", {"eps": 0.1, "nb_iter": 0}),
+    ("miml2", {"eps": 0.1, "l2_bound": 0.0}), ("cwl2", {"eps": -1.0}), ("cwl2", {"max_iterations": 0}),
+    ("fgsm", {"eps": 0.1, "norm": 1}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", INVALID, ids=[f"{n}-{'-'.join(k)}" for n, k in INVALID])
+def test_invalid_parameters_raise(models, batch, name, kwargs):
+    x, y = batch
+    with pytest.raises(ValueError):
+        attacks.get(name)(models["dense"], x, y, **kwargs)
+
+
+def test_invalid_inputs_raise(models, batch):
+    x, y = batch
+    with pytest.raises(ValueError, match="unknown attack 'nope'.*fgsm"):
+        attacks.get("nope")
+    with pytest.raises(ValueError, match=r"\[0,1\]"):
+        attacks.mim(models["dense"], x * 255, y, eps=0.1)
+    with pytest.raises(ValueError, match="y must be"):
+        attacks.mim(models["dense"], x, y[:3], eps=0.1)
