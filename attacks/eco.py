@@ -10,6 +10,7 @@ never exceeds ``max_queries``.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 
@@ -25,10 +26,11 @@ class _BudgetExhausted(Exception):
     """The next evaluation would take the image past ``max_queries``."""
 
 
-def split_blocks(shape: tuple[int, ...], block_size: int) -> list[tuple[int, int, int]]:
+@functools.lru_cache(maxsize=64)
+def split_blocks(shape: tuple[int, ...], block_size: int) -> tuple[tuple[int, int, int], ...]:
     """Blocks (row, col, channel) of side ``block_size`` on a stride-``block_size`` grid, one per channel."""
     h, w, c = shape
-    return [(r, s, ch) for r in range(0, h, block_size) for s in range(0, w, block_size) for ch in range(c)]
+    return tuple((r, s, ch) for r in range(0, h, block_size) for s in range(0, w, block_size) for ch in range(c))
 
 
 class _EcoImage:

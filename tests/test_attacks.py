@@ -20,6 +20,7 @@ SHAPE = (8, 8, 1)
 CLASSES = 3
 
 # name, small parameters, the norm the attack promises for eps, eps used for the range check
+# DIM on 8x8 images: T shifts by up to 2 of 8 pixels, so p = 1 fools T(x) but not x; p = 0.5 fools both.
 CASES = [
     ("fgsm", {}, "linf", 0.1),
     ("pgd", {"nb_iter": 10}, "linf", 0.1),
@@ -27,7 +28,7 @@ CASES = [
     ("miml2", {"nb_iter": 10, "l2_bound": 2.0, "eps_iter": 0.2}, "linf", 0.1),
     ("dim", {"nb_iter": 10, "p": 0.5, "eps_iter": 0.03}, "linf", 0.1),
     ("mim_ti", {"nb_iter": 10, "kernel_size": 3}, "linf", 0.1),
-    ("dim_ti", {"nb_iter": 10, "kernel_size": 3, "eps_iter": 0.03}, "linf", 0.1),
+    ("dim_ti", {"nb_iter": 10, "kernel_size": 3, "p": 0.5, "eps_iter": 0.03}, "linf", 0.1),
     ("spsa", {"nb_iter": 10, "spsa_samples": 32}, "linf", 0.1),
     ("eco", {"max_queries": 300, "batch_size": 16, "block_size": 2}, "linf", 0.1),
     ("cwl2", {"max_iterations": 50, "binary_search_steps": 3}, "l2", 1.0),

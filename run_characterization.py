@@ -1,0 +1,76 @@
+#!/usr/bin/env python
+"""Characterize the luring effect (paper Section 3): Table 8, DR and IAR under FGSM, PGD, MIM, MIM-L2.
+
+    python run_characterization.py --dataset mnist                 # quick CPU profile, real digits
+    python run_characterization.py --dataset svhn --profile paper --data-dir DIR
+    python run_characterization.py --dataset mnist --target-model my_model.h5   # protect your model
+
+Trains (or loads) M and T = M∘P of Stack, Auto, C-E and Luring, attacks every T, and writes
+results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running resumes: models and
+finished attack cells are reused.
+"""
+
+from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, run
+
+
+def parse(argv=None):
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--attacks", nargs="+", default=None,
+                        help="subset of fgsm pgd mim miml2 (default: all four)")
+    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>)")
+    parser.add_argument("--target-model", default=None, metavar="PATH.h5",
+                        help="protect this Keras classifier (inputs in [0,1]): train a luring component "
+                             "for it without labels and save <name>_luring_T.h5 beside it, then stop")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    quiet_tensorflow()
+    from pathlib import Path
+
+    from luring_tf import session, zoo
+    from luring_tf.characterization import ATTACKS, characterize, model_table
+    from luring_tf.errors import UserError
+    from luring_tf.reporting import characterization_markdown, write_characterization
+
+    config = session.resolve_config(args, "characterization")
+    if args.target_model:
+        from luring_tf.protect import protect_model
+
+        if not Path(args.target_model).is_file():
+            raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
+        data = session.load_data(config, args.data_dir)
+        record = protect_model(args.target_model, data, config, args.retrain)
+        print(f"protected model written to {record['protected_model']}: test agreement with your model "
+              f"{record['test_agreement']['value']:.3f} ({record['test_agreement']['denominator']} test images)")
+        return 0
+    approaches = zoo.check_approaches(args.dataset, args.approaches)
+    section = config["characterization"]
+    if args.attacks:
+        unknown = [a for a in args.attacks if a not in ATTACKS]
+        if unknown:
+            raise UserError(f"unknown attack {unknown[0]!r} for the characterization: choose from {', '.join(ATTACKS)}")
+        section["attacks"] = {a: section["attacks"].get(a, {}) for a in args.attacks}
+    out_dir = Path(args.out or f"results/{args.dataset}")
+    models_dir = session.models_dir(args)
+    session.claim_output(out_dir, "characterization", {"config": config, "approaches": list(approaches),
+                                                       "models_dir": str(models_dir)}, args.force)
+    data = session.load_data(config, args.data_dir)
+    print(f"[luring-tf] data: {data.source}; train {len(data.x_train)}, val {len(data.x_val)}, "
+          f"test {len(data.x_test)}", flush=True)
+    models = zoo.obtain_models(data, config, models_dir, approaches, args.retrain)
+    record = {"dataset": args.dataset, "profile": args.profile, "config": config,
+              "models_dir": str(models_dir), "data_source": data.source,
+              "table8": model_table(models, data)}
+    record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
+    paths = write_characterization(record, out_dir)
+    print(characterization_markdown(record))
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

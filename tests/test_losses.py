@@ -1,0 +1,62 @@
+"""The luring loss against hand-computed values; gradients reach P only."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from luring_tf.losses import luring_loss, mimic_cross_entropy
+from luring_tf.training import ComponentTrainer
+
+
+def test_luring_loss_hand_example():
+    # Example 1: M ranks class 0 first, class 1 second (α=0, a=1).
+    #   z = [2, 5, 1]: M∘P's best other class is b=1 → hinge = max(0, 5-2) = 3; gap = -(2-5) = 3.
+    # Example 2: α=2, a=0 (M's runner-up) but M∘P's runner-up is b=1 (they differ).
+    #   z = [1, 3, 4]: hinge = max(0, 3-4) = 0; gap = -(4-1) = -3.
+    m_logits = np.array([[3.0, 2.0, 0.0], [1.0, 0.0, 9.0]], np.float32)
+    z = np.array([[2.0, 5.0, 1.0], [1.0, 3.0, 4.0]], np.float32)
+    total, hinge, gap = luring_loss(m_logits, z, luring_coefficient=0.5)
+    assert float(hinge) == pytest.approx((3 + 0) / 2)
+    assert float(gap) == pytest.approx((3 - 3) / 2)
+    assert float(total) == pytest.approx(1.5 + 0.5 * 0.0)
+    # λ weights only the gap term
+    z2 = np.array([[6.0, 1.0, 0.0], [0.0, 0.0, 2.0]], np.float32)  # hinge 0; gaps -(6-1)=-5, -(2-0)=-2
+    total2, hinge2, gap2 = luring_loss(m_logits, z2, luring_coefficient=2.0)
+    assert float(hinge2) == 0.0 and float(gap2) == pytest.approx(-3.5) and float(total2) == pytest.approx(-7.0)
+
+
+def test_mimic_cross_entropy_is_minimal_at_matching_logits():
+    m_logits = np.array([[2.0, 0.0, -1.0]], np.float32)
+    same = float(mimic_cross_entropy(m_logits, m_logits))
+    other = float(mimic_cross_entropy(m_logits, np.array([[0.0, 2.0, -1.0]], np.float32)))
+    p = np.exp(m_logits) / np.exp(m_logits).sum()
+    assert same == pytest.approx(-(p * np.log(p)).sum(), rel=1e-5)
+    assert other > same
+
+
+def _tiny_models():
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3, name="logits"),
+                          keras.layers.Activation("softmax")])
+    p = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+    return m, p
+
+
+@pytest.mark.parametrize("objective", ["luring", "ce"])
+def test_train_step_updates_p_and_never_m(objective):
+    m, p = _tiny_models()
+    m_before = [w.copy() for w in m.get_weights()]
+    p_before = [w.copy() for w in p.get_weights()]
+    trainer = ComponentTrainer(p, m, objective, luring_coefficient=1.0)
+    trainer.compile(optimizer=keras.optimizers.Adam(0.05))
+    x = np.random.default_rng(0).random((16, 4, 4, 1)).astype("float32")
+    m_logits = np.asarray(keras.Model(m.inputs, m.get_layer("logits").output)(x))
+    with tf.GradientTape() as tape:
+        z = trainer(x, training=True)
+        loss = luring_loss(m_logits, z, 1.0)[0]
+    grads = tape.gradient(loss, m.trainable_variables)
+    assert all(g is None for g in grads)  # M's variables are not on the path to the loss
+    trainer.fit(tf.data.Dataset.from_tensor_slices((x, m_logits)).batch(8), epochs=2, verbose=0)
+    assert all(np.array_equal(a, b) for a, b in zip(m_before, m.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(p_before, p.get_weights()))

@@ -1,0 +1,52 @@
+"""DR, IAR, AC and DAC on hand-made prediction arrays, including undefined cases."""
+
+import numpy as np
+import pytest
+
+from luring_tf import metrics
+
+# Six adversarial examples, true label y; t = M∘P(x'), m = M(x').
+Y = np.array([0, 0, 0, 0, 0, 0])
+T = np.array([1, 1, 1, 2, 0, 0])   # fools M∘P on the first four
+M = np.array([0, 1, 3, 0, 0, 4])   # 1: detected & M right; 2: undetected & M wrong; 3: detected & M wrong;
+#                                    4: detected & M right; 5: T right, M right; 6: T right, M wrong (detected)
+
+
+def test_disagreement_and_inefficient_rates_count_by_hand():
+    dr = metrics.disagreement_rate(Y, T, M)
+    assert (dr.numerator, dr.denominator) == (3, 4)       # examples 1, 3, 4 disagree among the 4 successes
+    iar = metrics.inefficient_adversarial_rate(Y, T, M)
+    assert (iar.numerator, iar.denominator) == (2, 4)     # examples 1 and 4: M still right
+    assert iar.value == 0.5
+
+
+def test_adversarial_accuracy_and_dac():
+    assert metrics.adversarial_accuracy(T, Y).value == pytest.approx(2 / 6)
+    assert metrics.adversarial_accuracy(M, Y).value == pytest.approx(3 / 6)
+    dac = metrics.detection_adversarial_accuracy(Y, T, M)
+    # undetected and M wrong: only example 2 (t = m = 1 ≠ 0) → DAC = 1 - 1/6
+    assert dac.value == pytest.approx(5 / 6) and dac.denominator == 6
+
+
+def test_no_successful_example_leaves_dr_iar_undefined():
+    y = np.array([3, 3]); t = np.array([3, 3]); m = np.array([1, 3])
+    for rate in (metrics.disagreement_rate(y, t, m), metrics.inefficient_adversarial_rate(y, t, m)):
+        assert rate.value is None and rate.denominator == 0
+        assert str(rate) == "n/a" and rate.as_dict()["value"] is None
+
+
+def test_empty_set_is_undefined_not_nan():
+    empty = np.array([], dtype=int)
+    assert metrics.detection_adversarial_accuracy(empty, empty, empty).value is None
+    assert metrics.accuracy(empty, empty).value is None
+
+
+def test_agreement_and_agreement_on_truth():
+    a = np.array([1, 2, 3, 4]); b = np.array([1, 2, 0, 4]); y = np.array([1, 0, 3, 4])
+    assert metrics.agreement(a, b).value == 0.75
+    assert metrics.agreement_on_truth(a, b, y).value == 0.5
+
+
+def test_length_mismatch_raises():
+    with pytest.raises(ValueError, match="differ in length"):
+        metrics.agreement([1, 2], [1])

@@ -1,0 +1,71 @@
+"""Saved .h5 files load in plain Keras (no luring-tf import) with identical predictions."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import architectures
+from luring_tf.errors import UserError
+from luring_tf.models_io import compose, load_model, logits_view, save_model
+
+
+def test_plain_keras_subprocess_reloads_m_p_t(tmp_path):
+    keras.utils.set_random_seed(0)
+    m = architectures.build_classifier("mnist")
+    p = architectures.build_luring_component("mnist")
+    t = compose(p, m)
+    x = np.random.default_rng(0).random((5, 28, 28, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    for name, model in {"M": m, "P": p, "T": t}.items():
+        save_model(model, tmp_path / f"{name}.h5")
+        np.save(tmp_path / f"{name}_expected.npy", np.asarray(model(x)))
+    code = (
+        "import os, sys, numpy as np, keras\n"
+        "d = sys.argv[1]; x = np.load(d + '/x.npy')\n"
+        "for n in 'MPT':\n"
+        "    out = keras.models.load_model(d + f'/{n}.h5').predict(x, verbose=0)\n"
+        "    assert np.allclose(out, np.load(d + f'/{n}_expected.npy'), atol=1e-6), n\n"
+        "assert 'luring_tf' not in sys.modules and 'architectures' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True,
+                            cwd=tmp_path, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_save_refuses_to_overwrite_and_is_atomic(tmp_path):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    path = save_model(model, tmp_path / "a.h5")
+    before = path.read_bytes()
+    with pytest.raises(UserError, match="--retrain"):
+        save_model(model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.h5"]  # no temporary file left
+
+
+def test_missing_and_corrupt_model_files_are_user_errors(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_model(tmp_path / "nope.h5")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not an hdf5 file")
+    with pytest.raises(UserError, match="cannot load model file"):
+        load_model(bad)
+
+
+def test_logits_view_of_fused_softmax_and_of_t():
+    keras.utils.set_random_seed(0)
+    fused = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    x = np.random.default_rng(1).random((6, 4)).astype("float32")
+    logits = np.asarray(logits_view(fused)(x))
+    assert np.allclose(keras.ops.softmax(logits), fused(x), atol=1e-6)
+    assert not np.allclose(logits.sum(1), 1.0)
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert logits_view(plain) is plain
+    m = architectures.build_classifier("mnist")
+    t = compose(architectures.build_luring_component("mnist"), m)
+    xi = np.random.default_rng(2).random((2, 28, 28, 1)).astype("float32")
+    assert np.allclose(keras.ops.softmax(logits_view(t)(xi)), t(xi), atol=1e-6)
