@@ -17,6 +17,8 @@ def resolve_config(args, section: str) -> dict:
         config["seed"] = args.seed
     if args.data_source:
         config["data"]["source"] = args.data_source
+    elif args.data_dir:  # a folder given by the user wins over the profile's default source
+        config["data"]["source"] = "auto"
     if args.n_examples is not None:
         if args.n_examples <= 0:
             raise UserError(f"--n-examples must be positive, got {args.n_examples}")

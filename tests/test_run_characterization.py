@@ -1,0 +1,137 @@
+"""run_characterization.py as a user runs it: end to end on tiny official files, and bad input."""
+
+import json
+
+import pytest
+
+from conftest import run_script
+from official_files import write_cifar, write_mnist, write_svhn
+
+# Tiny sizes: every stage runs, in seconds.
+TINY = ["--set", "train.base.epochs=3", "--set", "train.base.lr=[0.003]", "--set", "train.stack.epochs=12",
+        "--set", "train.stack.lr=[0.001]",
+        "--set", "train.ce.steps=150", "--set", "train.ce.eval_every=50", "--set", "train.ce.lr=[0.005]",
+        "--set", "train.luring.steps=150", "--set", "train.luring.eval_every=50", "--set", "train.luring.lr=[0.005]",
+        "--set", "characterization.attacks.pgd.nb_iter=2", "--set", "characterization.attacks.mim.nb_iter=2",
+        "--set", "characterization.attacks.miml2.nb_iter=2", "--n-examples", "6", "--quiet"]
+
+
+def _one_line_error(result, *fragments):
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def mnist_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mnist")
+    write_mnist(work / "data", n_train=300, n_test=60, pattern=True)
+    args = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--set", "train.auto.epochs=40", "--set", "train.auto.lr=[0.005]",
+            "--models-dir", str(work / "models"), "--out", str(work / "results"), *TINY]
+    result = run_script("run_characterization.py", *args, cwd=work)
+    return work, args, result
+
+
+def test_mnist_end_to_end_writes_every_result(mnist_run):
+    work, _, result = mnist_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = work / "results"
+    for name in ("characterization.json", "characterization.csv", "characterization.md", "figure2.png"):
+        assert (out / name).stat().st_size > 0
+    record = json.loads((out / "characterization.json").read_text())
+    assert set(record["table8"]) == {"M", "stack", "auto", "ce", "luring"}
+    rows = record["characterization"]["results"]
+    assert {(r["attack"], r["approach"]) for r in rows} >= {("fgsm", "luring"), ("miml2", "stack")}
+    assert len(rows) == 4 * 3 * 4
+    for row in rows:  # the stated denominator is the kept set
+        assert row["DR"]["denominator"] == row["kept"] == row["IAR"]["denominator"]
+    for name in ("M.h5", "stack_P.h5", "stack_T.h5", "auto_T.h5", "ce_T.h5", "luring_P.h5", "luring_T.h5"):
+        assert (work / "models" / name).is_file()
+    assert "denominator" in (out / "characterization.md").read_text() or "kept" in (out / "characterization.md").read_text()
+
+
+def test_rerun_reuses_models_and_cells(mnist_run):
+    work, args, first = mnist_run
+    assert first.returncode == 0
+    stamp = (work / "models" / "luring_T.h5").stat().st_mtime_ns
+    result = run_script("run_characterization.py", *args, cwd=work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "training" not in result.stdout and "loading luring T" in result.stdout
+    assert (work / "models" / "luring_T.h5").stat().st_mtime_ns == stamp
+    assert " on luring: " not in result.stdout  # every attack cell came from disk
+
+
+def test_protect_a_user_model_and_reject_wrong_shape(mnist_run, tmp_path):
+    work, _, first = mnist_run
+    assert first.returncode == 0
+    target = tmp_path / "mine.h5"
+    target.write_bytes((work / "models" / "M.h5").read_bytes())
+    args = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--set", "train.luring.steps=20",
+            "--set", "train.luring.eval_every=10"]
+    result = run_script("run_characterization.py", "--target-model", str(target), *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "mine_luring_T.h5").is_file() and (tmp_path / "mine_luring.json").is_file()
+    again = run_script("run_characterization.py", "--target-model", str(target), *args, cwd=tmp_path)
+    _one_line_error(again, "already exists", "--retrain")
+    wrong = run_script("run_characterization.py", "--target-model", str(target), "--dataset", "svhn",
+                       "--data-dir", str(work / "data"), cwd=tmp_path)
+    _one_line_error(wrong, "shape")
+
+
+@pytest.mark.parametrize("dataset,writer", [("svhn", write_svhn), ("cifar10", write_cifar)])
+def test_svhn_and_cifar10_end_to_end_from_official_files(tmp_path, dataset, writer):
+    if dataset == "svhn":
+        writer(tmp_path / "data", n_train=80, n_test=30, pattern=True)
+    else:
+        writer(tmp_path / "data", per_batch=16, archive=True, pattern=True)
+    small = ["--set", "train.base.batch_size=16", "--set", "train.stack.batch_size=16",
+             "--set", "train.ce.batch_size=8", "--set", "train.luring.batch_size=8",
+             "--set", "train.ce.steps=4", "--set", "train.luring.steps=4",
+             "--set", "train.ce.eval_every=2", "--set", "train.luring.eval_every=2",
+             "--set", "data.n_train=null", "--set", "data.n_test=null"]
+    extra = ["--set", "train.auto.epochs=1", "--set", "train.auto.batch_size=16"] if dataset == "svhn" else []
+    result = run_script("run_characterization.py", "--dataset", dataset, "--data-dir", str(tmp_path / "data"),
+                        "--models-dir", str(tmp_path / "models"), "--out", str(tmp_path / "out"),
+                        "--attacks", "fgsm", "mim", "--approaches", "ce", "luring",
+                        *TINY, *small, *extra, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    record = json.loads((tmp_path / "out" / "characterization.json").read_text())
+    assert record["dataset"] == dataset and "local files" in record["data_source"]
+    assert (tmp_path / "models" / "luring_T.h5").is_file()
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--dataset", "imagenet"], ["unknown dataset", "mnist"]),
+    (["--eps", "1.5"], ["outside [0, 1]"]),
+    (["--profile", "huge"], ["unknown profile"]),
+    (["--approaches", "auto", "--dataset", "cifar10"], ["unknown approach"]),
+    (["--attacks", "spsa"], ["unknown attack"]),
+    (["--n-examples", "0"], ["positive"]),
+    (["--set", "nokey=1"], ["unknown configuration key"]),
+    (["--dataset", "svhn"], ["--data-dir", "train_32x32.mat"]),
+    (["--data-source", "files"], ["--data-dir"]),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragments):
+    result = run_script("run_characterization.py", "--out", str(tmp_path / "out"),
+                        "--models-dir", str(tmp_path / "models"), *args, cwd=tmp_path, timeout=120)
+    _one_line_error(result, *fragments)
+    assert not (tmp_path / "models").exists()
+
+
+def test_corrupt_model_file_is_one_line_and_kept(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "M.h5").write_bytes(b"garbage")
+    write_mnist(tmp_path / "data", n_train=60, n_test=20, pattern=True)
+    result = run_script("run_characterization.py", "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
+                        "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    _one_line_error(result, "M.h5", "--retrain")
+    assert (models / "M.h5").read_bytes() == b"garbage"
+
+
+def test_missing_target_model_is_one_line(tmp_path):
+    result = run_script("run_characterization.py", "--target-model", str(tmp_path / "none.h5"), cwd=tmp_path)
+    _one_line_error(result, "not found")
