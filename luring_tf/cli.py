@@ -17,6 +17,9 @@ def quiet_tensorflow() -> None:
     import absl.logging
 
     absl.logging.set_verbosity(absl.logging.ERROR)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # no retracing warnings from predict on varied batch sizes
 
 
 class Parser(argparse.ArgumentParser):

@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Analyse the luring effect (paper Section 3.3, Appendices D.2-D.3): Table 9, Fig. 3, Fig. 4, Table 10.
+
+    python run_analysis.py --dataset mnist                  # quick CPU profile, after run_characterization.py
+    python run_analysis.py --dataset svhn --profile paper --data-dir DIR
+    python run_analysis.py --dataset mnist --render-only    # re-render from the stored results
+
+Loads M and T = M∘P of every approach trained by run_characterization.py, draws the evaluation
+set (test images correct for every model), runs CW-L2 against M and every M∘P (Table 9, l0 box
+plots), the saliency maps of M's loss and of P (Fig. 3 right), the logits-variation analysis of
+Equation 5 (Table 10) and MIM at the largest ε of the characterization against Luring's M∘P
+(Fig. 4). Writes results/<dataset>/analysis/analysis.{json,npz,md}, fig3_l0.png,
+fig3_saliency.png and fig4_adversarial.png. A stored result of the same configuration is only
+re-rendered (pass --force to recompute).
+"""
+
+from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, run
+
+
+def parse(argv=None):
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/analysis)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render analysis.md and the PNGs from the stored analysis.json/.npz")
+    parser.add_argument("--n-images", type=int, default=5, help="images in the saliency and Fig. 4 grids (default: 5)")
+    return parser.parse_args(argv)
+
+
+def _render(out_dir, record=None):
+    from luring_tf import files
+    from luring_tf.analysis_report import analysis_markdown, write_analysis
+
+    record = record or files.read_json(out_dir / "analysis.json")
+    paths = write_analysis(record, out_dir)
+    print(analysis_markdown(record))
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def main(argv=None):
+    args = parse(argv)
+    quiet_tensorflow()
+    from pathlib import Path
+
+    from luring_tf import files, session, zoo
+    from luring_tf.errors import UserError
+
+    out_dir = Path(args.out or f"results/{args.dataset}/analysis")
+    stored = out_dir / "analysis.json"
+    if args.render_only:
+        if not stored.is_file() or not (out_dir / "analysis.npz").is_file():
+            raise UserError(f"no stored analysis in {out_dir}: run `python run_analysis.py --dataset {args.dataset} "
+                            f"--profile {args.profile}` first")
+        return _render(out_dir)
+    if args.n_images <= 0:
+        raise UserError(f"--n-images must be positive, got {args.n_images}")
+    # The analysis section has no ε list: resolve on the characterization section (its ε gives Fig. 4's
+    # largest ε), and apply --n-examples to the analysis section here.
+    n_examples, args.n_examples = args.n_examples, None
+    config = session.resolve_config(args, "characterization")
+    if n_examples is not None:
+        if n_examples <= 0:
+            raise UserError(f"--n-examples must be positive, got {n_examples}")
+        config["analysis"]["n_examples"] = n_examples
+    approaches = zoo.check_approaches(args.dataset, args.approaches)
+    models_dir = session.models_dir(args)
+    fingerprint = {"config": config, "approaches": list(approaches), "models_dir": str(models_dir),
+                   "n_images": args.n_images}
+    if stored.is_file() and (out_dir / "analysis.npz").is_file() and not args.force:
+        previous = files.read_json(stored)
+        if previous.get("fingerprint") == fingerprint:
+            print(f"[luring-tf] {stored} holds this configuration's results: re-rendering (--force recomputes)")
+            return _render(out_dir, previous)
+        raise UserError(f"{out_dir} holds analysis results of another configuration: "
+                        "pass --out elsewhere, or --force to replace them")
+
+    from luring_tf.models_io import load_model, model_paths
+
+    fix = f"train them first: python run_characterization.py --dataset {args.dataset} --profile {args.profile}"
+    if args.models_dir:
+        fix += f" --models-dir {args.models_dir}"
+    needed = [model_paths(models_dir)["M"]] + [model_paths(models_dir, a)["T"] for a in approaches]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise UserError(f"model file{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found: {fix}")
+
+    data = session.load_data(config, args.data_dir)
+    print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
+    models = {"M": load_model(needed[0])}
+    components = {}
+    for approach, path in zip(approaches, needed[1:]):
+        models[approach] = load_model(path)
+        components[approach] = models[approach].layers[0]
+
+    import time
+
+    from luring_tf.adversarial import select_examples
+    from luring_tf.analysis import analyze
+
+    start = time.time()
+    index = select_examples(models, data.x_test, data.y_test, config["analysis"]["n_examples"], config["seed"])
+    print(f"[luring-tf] evaluation set: {len(index)} test images correct for M and {', '.join(approaches)}", flush=True)
+    record, arrays = analyze(models, components, data.x_test[index], data.y_test[index], config,
+                             verbose=not args.quiet, n_images=args.n_images)
+    record = {"dataset": args.dataset, "profile": args.profile, "fingerprint": fingerprint,
+              "models_dir": str(models_dir), "data_source": data.source, **record,
+              "index": index.tolist(), "total_s": round(time.time() - start, 1)}
+    files.write_npz(out_dir / "analysis.npz", **arrays)
+    files.write_json(stored, record)
+    return _render(out_dir, record)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Black-box defense evaluation (paper Section 4): AC_M∘P, AC_M and DAC beside the paper's Table 1 / 14.
+
+    python run_defense.py --attack spsa                     # quick MNIST profile, models of run_characterization.py
+    python run_defense.py --attack eco --eps 0.3
+    python run_defense.py --attack mim-w                    # worst case over MIM, DIM, MIM-TI, DIM-TI grids
+    python run_defense.py --dataset svhn --profile paper --data-dir DIR --attack spsa
+
+Attacks T = M∘P of each approach on N test images correct for M and every T, transfers the
+adversarial sets to M, and writes results/<dataset>/defense/: adversarial/<approach>/*.npz (lossless
+sets), cells/<approach>/*.json (one per cell), defense_<attack>.{json,md}. Re-running resumes: a
+finished cell is never recomputed unless --force. The models must exist: train them with
+run_characterization.py.
+"""
+
+from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, run
+
+ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
+
+
+def parse(argv=None):
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--attack", default="spsa",
+                        help=f"one of {', '.join(ATTACK_CHOICES)} (default: %(default)s)")
+    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/defense)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    from luring_tf.errors import UserError
+
+    if args.attack not in ATTACK_CHOICES:
+        raise UserError(f"unknown attack {args.attack!r} for the defense: choose from {', '.join(ATTACK_CHOICES)}")
+    if args.retrain:
+        raise UserError("run_defense.py does not train models: retrain them with run_characterization.py --retrain")
+    quiet_tensorflow()
+    from pathlib import Path
+
+    from luring_tf import session, zoo
+    from luring_tf.defense import expand_configs, run_defense
+    from luring_tf.defense_report import defense_markdown, write_defense
+    from luring_tf.models_io import load_model, model_paths
+
+    config = session.resolve_config(args, "defense")
+    approaches = zoo.check_approaches(args.dataset, args.approaches)
+    expand_configs(args.attack, config["defense"])  # bad grids fail before any work
+    models_dir = session.models_dir(args)
+    needed = [model_paths(models_dir)["M"]] + [model_paths(models_dir, a)["T"] for a in approaches]
+    missing = [p.name for p in needed if not p.is_file()]
+    if missing:
+        raise UserError(f"models for {args.dataset} ({args.profile} profile) not found in {models_dir} "
+                        f"(missing {', '.join(missing)}): train them with `python run_characterization.py "
+                        f"--dataset {args.dataset} --profile {args.profile}"
+                        + (f" --models-dir {args.models_dir}" if args.models_dir else "") + "`")
+    out_dir = Path(args.out or f"results/{args.dataset}/defense")
+    data = session.load_data(config, args.data_dir)
+    print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
+    models = {"M": load_model(needed[0])}
+    for approach, path in zip(approaches, needed[1:]):
+        models[approach] = load_model(path)
+    record = run_defense(models, data, config, args.attack, out_dir, args.force, not args.quiet)
+    record.update(dataset=args.dataset, profile=args.profile, models_dir=str(models_dir),
+                  data_source=data.source, eps=config["defense"]["eps"])
+    print(defense_markdown(record))
+    paths = write_defense(record, out_dir)
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,99 @@
+"""luring_tf.defense: the prediction schemes, the grid expansion, the MIM-W rule and the report."""
+
+import keras
+import numpy as np
+import pytest
+
+from luring_tf.defense import (DetectionResult, cell_name, detect, evaluate_cell, expand_configs, select_worst,
+                               transfer_predict)
+from luring_tf.defense_report import defense_markdown, paper_value
+from luring_tf.errors import UserError
+from luring_tf.models_io import compose
+
+SECTION = {"attacks": {"spsa": {"nb_iter": 2}, "eco": {"max_queries": 10}, "fgsm": {},
+                       "mim": {"nb_iter": 2}, "dim": {"nb_iter": 2, "p": [0.5, 1.0]},
+                       "mim_ti": {"nb_iter": 2, "kernel_size": [3, 5, 10]},
+                       "dim_ti": {"nb_iter": 2, "p": 1.0, "kernel_size": [5, 10]}},
+           "mim_w": {"include_fgsm": False}}
+
+
+def test_expand_configs_grids():
+    assert expand_configs("spsa", SECTION) == [("spsa", {"nb_iter": 2})]
+    assert expand_configs("dim", SECTION) == [("dim", {"nb_iter": 2, "p": 0.5}), ("dim", {"nb_iter": 2, "p": 1.0})]
+    assert [p["kernel_size"] for _, p in expand_configs("mim_ti", SECTION)] == [3, 5, 10]
+    assert all(p["p"] == 1.0 for _, p in expand_configs("dim_ti", SECTION))
+    runs = expand_configs("mim-w", SECTION)
+    assert [a for a, _ in runs] == ["mim", "dim", "dim", "mim_ti", "mim_ti", "mim_ti", "dim_ti", "dim_ti"]
+    with_fgsm = expand_configs("mim-w", dict(SECTION, mim_w={"include_fgsm": True}))
+    assert with_fgsm[0] == ("fgsm", {}) and len(with_fgsm) == len(runs) + 1
+    dim_scalar = dict(SECTION, attacks=dict(SECTION["attacks"], dim={"p": 0.3}))
+    assert expand_configs("dim", dim_scalar) == [("dim", {"p": 0.3})]
+    with pytest.raises(UserError, match="unknown attack"):
+        expand_configs("cw", SECTION)
+
+
+def test_cell_names_differ_per_parameters_and_settings():
+    a = cell_name("dim", 0.3, {"p": 0.5}, {"n_examples": 10})
+    assert a.startswith("dim_eps0.3_p0.5-")
+    assert a != cell_name("dim", 0.3, {"p": 1.0}, {"n_examples": 10})
+    assert a != cell_name("dim", 0.3, {"p": 0.5}, {"n_examples": 11})
+    assert cell_name("spsa", 0.2, {"nb_iter": 3}).startswith("spsa_eps0.2_default-")
+
+
+def _rec(name, ac_m, dac):
+    return {"attack": name, "params": {}, "AC_M": {"value": ac_m}, "DAC": {"value": dac}}
+
+
+def test_mim_w_rule_lowest_ac_m_then_lowest_dac():
+    records = [_rec("mim", 0.5, 0.6), _rec("dim", 0.3, 0.9), _rec("mim_ti", 0.3, 0.4), _rec("dim_ti", 0.7, 0.1)]
+    assert select_worst(records)["attack"] == "mim_ti"
+    assert select_worst([_rec("a", None, None), _rec("b", 0.9, 1.0)])["attack"] == "b"
+    assert select_worst([_rec("a", 0.2, 0.3), _rec("b", 0.2, 0.3)])["attack"] == "a"  # full tie: first run
+
+
+def test_evaluate_cell_counts_and_denominators():
+    y = np.array([0, 1, 2, 3])
+    t = np.array([1, 1, 0, 0])      # T fooled on 0, 2, 3
+    m = np.array([0, 2, 0, 3])      # M right on 0, 3; undetected-and-wrong on 2
+    rates = evaluate_cell(y, t, m)
+    assert (rates["AC_MoP"].numerator, rates["AC_MoP"].denominator) == (1, 4)
+    assert rates["AC_M"].value == 0.5
+    assert rates["DAC"].value == 0.75  # only example 2: T = M = 0 != y
+
+
+def _tiny_models():
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(3),
+                          keras.layers.Activation("softmax")])
+    p = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(1, 1, use_bias=False)])
+    p.layers[0].set_weights([np.full((1, 1, 1, 1), -1.0, np.float32)])  # negates the image
+    return m, compose(p, m)
+
+
+def test_detect_and_transfer_predict_on_tiny_models():
+    m, t = _tiny_models()
+    x = np.random.default_rng(0).uniform(0, 1, (32, 4, 4, 1)).astype(np.float32)
+    result = detect(m, t, x)
+    assert isinstance(result, DetectionResult)
+    m_pred = np.argmax(m.predict(x, verbose=0), 1)
+    t_pred = np.argmax(t.predict(x, verbose=0), 1)
+    np.testing.assert_array_equal(result.m_pred, m_pred)
+    np.testing.assert_array_equal(result.answer, m_pred)
+    np.testing.assert_array_equal(result.t_pred, t_pred)
+    np.testing.assert_array_equal(result.flagged, m_pred != t_pred)
+    assert result.flagged.any()
+    np.testing.assert_array_equal(transfer_predict(m, x), m_pred)
+    same = detect(m, m, x)
+    assert not same.flagged.any()
+
+
+def test_markdown_has_paper_column_denominator_and_winner():
+    rate = {"value": 0.5, "numerator": 5, "denominator": 10}
+    record = {"dataset": "mnist", "attack": "mim-w", "profile": "quick", "n": 10,
+              "table": [{"approach": "luring", "eps": 0.3, "n": 10, "AC_MoP": rate, "AC_M": rate, "DAC": rate,
+                         "winner": {"attack": "dim", "params": {"p": 1.0, "nb_iter": 2}}}]}
+    text = defense_markdown(record)
+    assert "0.50 / 0.13" in text and "0.50 / 0.69" in text and "0.50 / 0.75" in text
+    assert "Table 14" in text and "n = 10" in text and "dim p=1.0" in text
+    assert paper_value("mnist", "spsa", 0.2, "stack") == (None, 0.96, 0.97)
+    assert paper_value("mnist", "spsa", 0.25, "stack") is None
