@@ -63,7 +63,8 @@ def main(argv=None):
         models[approach] = load_model(path)
     record = run_defense(models, data, config, args.attack, out_dir, args.force, not args.quiet)
     record.update(dataset=args.dataset, profile=args.profile, models_dir=str(models_dir),
-                  data_source=data.source, eps=config["defense"]["eps"])
+                  data_source=data.source, eps=config["defense"]["eps"], seed=config["seed"],
+                  defense_config=config["defense"])
     print(defense_markdown(record))
     paths = write_defense(record, out_dir)
     print("written: " + ", ".join(str(p) for p in paths))

@@ -52,15 +52,19 @@ def build_vgg_component(pool: int, dropout: float, input_shape, name: str) -> ke
     """P: encoder 128-256-512-1024, decoder 512-512-256-128-64-3, sigmoid output in [0,1]."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    down = [layers.MaxPooling2D(pool, padding="same")] if pool > 1 else []
-    up = [layers.UpSampling2D(pool)] if pool > 1 else []
+    def down():  # a fresh layer each time: a layer object may appear only once in a Sequential
+        return [layers.MaxPooling2D(pool, padding="same")] if pool > 1 else []
+
+    def up():
+        return [layers.UpSampling2D(pool)] if pool > 1 else []
+
     stack = [keras.Input(input_shape)]
-    stack += _cbr(128, dropout) + down
+    stack += _cbr(128, dropout) + down()
     stack += _cbr(256) + [layers.MaxPooling2D(2, padding="same")]
-    stack += _cbr(512) + _cbr(1024) + down
-    stack += _cbr(512) + _cbr(512) + up
+    stack += _cbr(512) + _cbr(1024) + down()
+    stack += _cbr(512) + _cbr(512) + up()
     stack += _cbr(256) + [layers.UpSampling2D(2)]
-    stack += _cbr(128) + up
+    stack += _cbr(128) + up()
     stack += _cbr(64, dropout)
     stack += [layers.Conv2D(3, 3, padding="same"), layers.BatchNormalization(), layers.Activation("sigmoid")]
     return keras.Sequential(stack, name=name)

@@ -9,8 +9,22 @@ import warnings
 
 
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up logs and Keras's HDF5 'legacy format' notices."""
+    """Silence TensorFlow's C++ start-up logs and Keras's HDF5 'legacy format' notices.
+
+    TF 2.21 prints oneDNN/CUDA notices through absl before its log level applies, so the
+    process's stderr is pointed at /dev/null while TensorFlow is imported (exceptions still show).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
     warnings.filterwarnings("ignore", message=".*HDF5 file.*")
     warnings.filterwarnings("ignore", message=".*structure of `inputs`.*")
     warnings.filterwarnings("ignore", message=".*`shuffle=True` was passed.*")

@@ -75,6 +75,7 @@ def test_vgg_components_tables_6_7(dataset):
     assert p.output_shape == (None, 32, 32, 3)
     rates = [layer.rate for layer in p.layers if layer.__class__.__name__ == "Dropout"]
     assert rates == [0.3, 0.3]
+    assert len({id(layer) for layer in p.layers}) == len(p.layers)  # no layer reused (h5 saving needs it)
     pools = _kinds(p).count("MaxPooling2D")
     assert pools == (3 if dataset == "svhn" else 1)
 
