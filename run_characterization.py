@@ -38,12 +38,13 @@ def main(argv=None):
 
     config = session.resolve_config(args, "characterization")
     if args.target_model:
-        from luring_tf.protect import protect_model
+        from luring_tf.protect import load_target, protect_model
 
         if not Path(args.target_model).is_file():
             raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
+        classifier = load_target(args.target_model, args.dataset, args.retrain)
         data = session.load_data(config, args.data_dir)
-        record = protect_model(args.target_model, data, config, args.retrain)
+        record = protect_model(args.target_model, data, config, classifier)
         print(f"protected model written to {record['protected_model']}: test agreement with your model "
               f"{record['test_agreement']['value']:.3f} ({record['test_agreement']['denominator']} test images)")
         return 0

@@ -23,19 +23,26 @@ def protected_paths(target: Path) -> dict[str, Path]:
             "record": Path(f"{stem}_luring.json")}
 
 
-def protect_model(target_path, data, config: dict, retrain: bool = False) -> dict:
-    """Train the luring component for the model in ``target_path``; returns the JSON record."""
+def load_target(target_path, dataset: str, retrain: bool = False):
+    """Load and check the user's classifier (before any data is loaded): shape, existing outputs."""
     target = Path(target_path)
-    paths = protected_paths(target)
-    if paths["T"].exists() and not retrain:
-        raise UserError(f"{paths['T']} already exists: pass --retrain to train a new component")
     classifier = load_model(target)
-    dataset = config["dataset"]
     expected = tuple(architectures.INPUT_SHAPES[dataset])
     got = tuple(classifier.input_shape[1:])
     if got != expected:
         raise UserError(f"--target-model expects {dataset} images of shape {expected}, the model takes {got}: "
                         "pass the --dataset your model was trained on")
+    existing = protected_paths(target)["T"]
+    if existing.exists() and not retrain:
+        raise UserError(f"{existing} already exists: pass --retrain to train a new component")
+    return classifier
+
+
+def protect_model(target_path, data, config: dict, classifier) -> dict:
+    """Train the luring component for ``classifier`` (loaded from ``target_path``); returns the record."""
+    target = Path(target_path)
+    paths = protected_paths(target)
+    dataset = config["dataset"]
     cfg = config["train"]["luring"]
     component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
     augment = training.augmentation(dataset) if cfg.get("augment") else None
