@@ -56,14 +56,7 @@ def main(argv=None):
         return _render(out_dir)
     if args.n_images <= 0:
         raise UserError(f"--n-images must be positive, got {args.n_images}")
-    # The analysis section has no ε list: resolve on the characterization section (its ε gives Fig. 4's
-    # largest ε), and apply --n-examples to the analysis section here.
-    n_examples, args.n_examples = args.n_examples, None
-    config = session.resolve_config(args, "characterization")
-    if n_examples is not None:
-        if n_examples <= 0:
-            raise UserError(f"--n-examples must be positive, got {n_examples}")
-        config["analysis"]["n_examples"] = n_examples
+    config = session.resolve_config(args, "analysis")
     approaches = zoo.check_approaches(args.dataset, args.approaches)
     models_dir = session.models_dir(args)
     fingerprint = {"config": config, "approaches": list(approaches), "models_dir": str(models_dir),

@@ -45,7 +45,7 @@ def protect_model(target_path, data, config: dict, classifier) -> dict:
     dataset = config["dataset"]
     cfg = config["train"]["luring"]
     component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
-    augment = training.augmentation(dataset) if cfg.get("augment") else None
+    augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
     start = time.time()
     summary = training.train_component(component, classifier, data, cfg, "luring", augment, config["seed"])
     protected = compose(component, classifier)

@@ -23,9 +23,11 @@ def resolve_config(args, section: str) -> dict:
         if args.n_examples <= 0:
             raise UserError(f"--n-examples must be positive, got {args.n_examples}")
         config[section]["n_examples"] = args.n_examples
+    # A section without its own ε list (the analysis) reads the characterization's.
+    eps_section = section if "eps" in config[section] else "characterization"
     if args.eps is not None:
-        config[section]["eps"] = args.eps
-    config[section]["eps"] = config_module.check_eps(config[section]["eps"])
+        config[eps_section]["eps"] = args.eps
+    config[eps_section]["eps"] = config_module.check_eps(config[eps_section]["eps"])
     return config
 
 

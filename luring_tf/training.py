@@ -42,14 +42,23 @@ def learning_rate(values, boundaries, steps_per_unit: int = 1):
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
-def augmentation(dataset: str) -> keras.Sequential | None:
-    """CIFAR10's training augmentation (±10° rotation, ±5 px shifts, nearest fill); None elsewhere."""
-    if dataset != "cifar10":
+def augmentation(spec, image_side: int) -> keras.Sequential | None:
+    """Training-batch augmentation from a config value (never applied to validation or test data).
+
+    ``spec``: false/None = none; true = the original CIFAR10 augmentation (uniform ±10° rotation,
+    ±5 px shifts, nearest fill); a mapping ``{rotation_deg, shift_px}`` for other amounts.
+    """
+    if not spec:
         return None
+    spec = {"rotation_deg": 10, "shift_px": 5} if spec is True else dict(spec)
+    unknown = set(spec) - {"rotation_deg", "shift_px"}
+    if unknown:
+        raise ValueError(f"unknown augmentation setting {sorted(unknown)[0]!r}: use rotation_deg and shift_px")
+    shift = float(spec.get("shift_px", 0)) / image_side
     return keras.Sequential(
         [
-            keras.layers.RandomRotation(10 / 360, fill_mode="nearest"),
-            keras.layers.RandomTranslation(5 / 32, 5 / 32, fill_mode="nearest"),
+            keras.layers.RandomRotation(float(spec.get("rotation_deg", 0)) / 360, fill_mode="nearest"),
+            keras.layers.RandomTranslation(shift, shift, fill_mode="nearest"),
         ],
         name="augment",
     )
@@ -215,34 +224,68 @@ def classifier_logits(classifier: keras.Model, x: np.ndarray, batch_size: int = 
     return np.asarray(logits_view(classifier).predict(x, batch_size=batch_size, verbose=0), np.float32)
 
 
+class CollapseGuard(keras.callbacks.Callback):
+    """Stop training when the first evaluation shows no gain over the random component.
+
+    With a random P, the luring loss can fall in a flat minimum where P outputs one constant image
+    (M∘P's logits flatten, the hinge goes near 0, ReLUs die): it never leaves it. Seen on the quick
+    MNIST profile for about half of the initialisations.
+    """
+
+    def __init__(self, initial: float, margin: float = 0.02):
+        super().__init__()
+        self.initial, self.margin, self.collapsed = initial, margin, False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0 and (logs or {}).get("val_agreement", 0.0) <= self.initial + self.margin:
+            self.collapsed = True
+            self.model.stop_training = True
+
+
 def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0) -> dict:
     """Train P against frozen M with ``objective`` ('luring' or 'ce'); best val agreement kept.
 
     ``cfg``: ``steps, batch_size, lr, lr_boundaries`` (steps), ``eval_every`` (steps between
     validations; the last evaluation is at the final step), ``luring_coefficient`` (λ),
-    ``classifier_training`` (reproduce the original's M in training mode; default False).
+    ``classifier_training`` (reproduce the original's M in training mode; default False),
+    ``restarts`` (default 3): when the first evaluation shows P collapsed (see
+    :class:`CollapseGuard`), P is re-initialised with seed + attempt and training starts over --
+    a departure from the original code, which trained one random P whatever happened.
     """
-    keras.utils.set_random_seed(seed)
-    trainer = ComponentTrainer(
-        component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
-        cfg.get("classifier_training", False),
-    )
-    trainer.compile(optimizer=keras.optimizers.Adam(
-        learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8))
     train_logits = classifier_logits(classifier, data.x_train)
     val = tf.data.Dataset.from_tensor_slices(
         (data.x_val, classifier_logits(classifier, data.x_val), data.y_val)).batch(500)
-    initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
-    keep = KeepBestWeights(component, "val_agreement", initial=initial)
     every = int(cfg["eval_every"])
-    trainer.fit(
-        _train_dataset(data.x_train, train_logits, cfg["batch_size"], augment, seed),
-        steps_per_epoch=every,
-        epochs=math.ceil(int(cfg["steps"]) / every),
-        validation_data=val,
-        callbacks=[keep],
-        verbose=_verbose(),
-    )
-    return {"objective": objective, "initial_val_agreement": float(initial),
+    restarts = int(cfg.get("restarts", 3))
+    for attempt in range(restarts + 1):
+        keras.utils.set_random_seed(seed + attempt)
+        if attempt:
+            print(f"{objective}: P collapsed to a constant image (validation agreement did not rise); "
+                  f"restart {attempt}/{restarts} with a new initialisation", flush=True)
+            component.set_weights(keras.models.clone_model(component).get_weights())
+        trainer = ComponentTrainer(
+            component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
+            cfg.get("classifier_training", False),
+        )
+        trainer.compile(optimizer=keras.optimizers.Adam(
+            learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8))
+        initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
+        keep = KeepBestWeights(component, "val_agreement", initial=initial)
+        guard = CollapseGuard(initial) if attempt < restarts else None
+        trainer.fit(
+            _train_dataset(data.x_train, train_logits, cfg["batch_size"], augment, seed + attempt),
+            steps_per_epoch=every,
+            epochs=math.ceil(int(cfg["steps"]) / every),
+            validation_data=val,
+            callbacks=[keep] + ([guard] if guard else []),
+            verbose=_verbose(),
+        )
+        if guard is None or not guard.collapsed:
+            break
+    if keep.best_weights is None:
+        print(f"warning: {objective} training never beat the random component's validation agreement "
+              f"({initial:.3f}); P likely collapsed to a constant image: try a lower lr or another --seed",
+              flush=True)
+    return {"objective": objective, "initial_val_agreement": float(initial), "restarts": attempt,
             "best_val_agreement": keep.best, "best_evaluation": keep.best_epoch,
             "steps": int(math.ceil(int(cfg["steps"]) / every) * every)}

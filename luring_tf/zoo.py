@@ -55,7 +55,7 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False):
     start = time.time()
     model, summary = training.train_classifier(
         lambda: architectures.build_classifier(dataset), data, config["train"]["base"],
-        augment=training.augmentation(dataset) if config["train"]["base"].get("augment") else None,
+        augment=training.augmentation(config["train"]["base"].get("augment"), data.x_train.shape[1]),
         seed=config["seed"],
     )
     save_model(model, path, overwrite=True)
@@ -71,7 +71,7 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
         _log(f"loading {approach} T from {paths['T']}")
         return load_model(paths["T"])
     dataset, cfg, seed = config["dataset"], config["train"][approach], config["seed"]
-    augment = training.augmentation(dataset) if cfg.get("augment") else None
+    augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
     _log(f"training {approach} on {len(data.x_train)} {dataset} images")
     start = time.time()
     if approach == "stack":

@@ -60,3 +60,20 @@ def test_train_step_updates_p_and_never_m(objective):
     trainer.fit(tf.data.Dataset.from_tensor_slices((x, m_logits)).batch(8), epochs=2, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(m_before, m.get_weights()))
     assert any(not np.array_equal(a, b) for a, b in zip(p_before, p.get_weights()))
+
+
+def test_collapse_guard_stops_only_a_flat_first_evaluation():
+    from luring_tf.training import CollapseGuard
+
+    class Holder:
+        stop_training = False
+
+    guard = CollapseGuard(initial=0.09)
+    guard.set_model(Holder())
+    guard.on_epoch_end(0, {"val_agreement": 0.10})
+    assert guard.collapsed and guard.model.stop_training
+    healthy = CollapseGuard(initial=0.09)
+    healthy.set_model(Holder())
+    healthy.on_epoch_end(0, {"val_agreement": 0.6})
+    healthy.on_epoch_end(1, {"val_agreement": 0.05})  # later dips are KeepBestWeights' business
+    assert not healthy.collapsed and not healthy.model.stop_training

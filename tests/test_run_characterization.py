@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import run_script
+from conftest import assert_one_line_error, run_script
 from official_files import write_cifar, write_mnist, write_svhn
 
 # Tiny sizes: every stage runs, in seconds.
@@ -14,15 +14,6 @@ TINY = ["--set", "train.base.epochs=3", "--set", "train.base.lr=[0.003]", "--set
         "--set", "train.luring.steps=150", "--set", "train.luring.eval_every=50", "--set", "train.luring.lr=[0.005]",
         "--set", "characterization.attacks.pgd.nb_iter=2", "--set", "characterization.attacks.mim.nb_iter=2",
         "--set", "characterization.attacks.miml2.nb_iter=2", "--n-examples", "6", "--quiet"]
-
-
-def _one_line_error(result, *fragments):
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +66,10 @@ def test_protect_a_user_model_and_reject_wrong_shape(mnist_run, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "mine_luring_T.h5").is_file() and (tmp_path / "mine_luring.json").is_file()
     again = run_script("run_characterization.py", "--target-model", str(target), *args, cwd=tmp_path)
-    _one_line_error(again, "already exists", "--retrain")
+    assert_one_line_error(again, "already exists", "--retrain")
     wrong = run_script("run_characterization.py", "--target-model", str(target), "--dataset", "svhn",
                        "--data-dir", str(work / "data"), cwd=tmp_path)
-    _one_line_error(wrong, "shape")
+    assert_one_line_error(wrong, "shape")
 
 
 @pytest.mark.parametrize("dataset,writer", [("svhn", write_svhn), ("cifar10", write_cifar)])
@@ -120,7 +111,7 @@ def test_svhn_and_cifar10_end_to_end_from_official_files(tmp_path, dataset, writ
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragments):
     result = run_script("run_characterization.py", "--out", str(tmp_path / "out"),
                         "--models-dir", str(tmp_path / "models"), *args, cwd=tmp_path, timeout=120)
-    _one_line_error(result, *fragments)
+    assert_one_line_error(result, *fragments)
     assert not (tmp_path / "models").exists()
 
 
@@ -131,10 +122,10 @@ def test_corrupt_model_file_is_one_line_and_kept(tmp_path):
     write_mnist(tmp_path / "data", n_train=60, n_test=20, pattern=True)
     result = run_script("run_characterization.py", "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
                         "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
-    _one_line_error(result, "M.h5", "--retrain")
+    assert_one_line_error(result, "M.h5", "--retrain")
     assert (models / "M.h5").read_bytes() == b"garbage"
 
 
 def test_missing_target_model_is_one_line(tmp_path):
     result = run_script("run_characterization.py", "--target-model", str(tmp_path / "none.h5"), cwd=tmp_path)
-    _one_line_error(result, "not found")
+    assert_one_line_error(result, "not found")

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_script
+from conftest import ROOT, assert_one_line_error, run_script
 from official_files import write_mnist
 
 APPROACHES = ["--approaches", "stack", "luring"]
@@ -20,16 +19,6 @@ TINY = ["--set", "defense.attacks.spsa.nb_iter=2", "--set", "defense.attacks.sps
         "--set", "defense.attacks.dim.p=[0.5,1.0]", "--set", "defense.attacks.mim_ti.nb_iter=2",
         "--set", "defense.attacks.mim_ti.kernel_size=[3,5]", "--set", "defense.attacks.dim_ti.nb_iter=2",
         "--set", "defense.attacks.dim_ti.kernel_size=[5]", "--n-examples", "6", "--quiet"]
-NOISE = re.compile(r"^(WARNING: All log messages|[IWE]\d{4} )")  # TF/absl C++ start-up lines
-
-
-def _one_line_error(result, *fragments):
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.strip().splitlines() if line.strip() and not NOISE.match(line)]
-    assert len(lines) == 1, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +116,14 @@ def test_kill_and_resume_recomputes_nothing_finished(setup):
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragments):
     result = run_script("run_defense.py", "--out", str(tmp_path / "out"), "--models-dir", str(tmp_path / "m"),
                         *args, cwd=tmp_path, timeout=120)
-    _one_line_error(result, *fragments)
+    assert_one_line_error(result, *fragments)
     assert not (tmp_path / "out").exists()
 
 
 def test_missing_models_names_the_training_command(tmp_path):
     result = run_script("run_defense.py", "--out", str(tmp_path / "out"), "--models-dir", str(tmp_path / "m"),
                         cwd=tmp_path, timeout=120)
-    _one_line_error(result, "not found", "M.h5", "python run_characterization.py --dataset mnist --profile quick")
+    assert_one_line_error(result, "not found", "M.h5", "python run_characterization.py --dataset mnist --profile quick")
 
 
 def test_empty_evaluation_set_is_one_line(tmp_path):
@@ -154,4 +143,4 @@ def test_empty_evaluation_set_is_one_line(tmp_path):
     save_model(compose(p, m), models / "luring_T.h5")
     result = run_script("run_defense.py", "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
                         "--out", str(tmp_path / "out"), "--approaches", "luring", cwd=tmp_path, timeout=120)
-    _one_line_error(result, "no test example")
+    assert_one_line_error(result, "no test example")
