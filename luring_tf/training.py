@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from luring_tf.errors import UserError
 from luring_tf.losses import luring_loss, mimic_cross_entropy
 from luring_tf.models_io import logits_view
 
@@ -36,7 +37,8 @@ def learning_rate(values, boundaries, steps_per_unit: int = 1):
     values = [float(v) for v in (values if isinstance(values, (list, tuple)) else [values])]
     boundaries = [int(round(b * steps_per_unit)) for b in (boundaries or [])]
     if len(values) != len(boundaries) + 1:
-        raise ValueError(f"lr has {len(values)} values for {len(boundaries)} boundaries: need one more value")
+        raise UserError(f"lr has {len(values)} values for {len(boundaries)} lr_boundaries: give one more value "
+                        "than boundaries (e.g. --set train.luring.lr=[0.001] --set train.luring.lr_boundaries=[])")
     if not boundaries:
         return values[0]
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)

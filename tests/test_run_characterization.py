@@ -12,6 +12,7 @@ TINY = ["--set", "train.base.epochs=3", "--set", "train.base.lr=[0.003]", "--set
         "--set", "train.stack.lr=[0.001]",
         "--set", "train.ce.steps=150", "--set", "train.ce.eval_every=50", "--set", "train.ce.lr=[0.005]",
         "--set", "train.luring.steps=150", "--set", "train.luring.eval_every=50", "--set", "train.luring.lr=[0.005]",
+        "--set", "train.luring.lr_boundaries=[]",
         "--set", "characterization.attacks.pgd.nb_iter=2", "--set", "characterization.attacks.mim.nb_iter=2",
         "--set", "characterization.attacks.miml2.nb_iter=2", "--n-examples", "6", "--quiet"]
 
@@ -107,6 +108,7 @@ def test_svhn_and_cifar10_end_to_end_from_official_files(tmp_path, dataset, writ
     (["--set", "nokey=1"], ["unknown configuration key"]),
     (["--dataset", "svhn"], ["--data-dir", "train_32x32.mat"]),
     (["--data-source", "files"], ["--data-dir"]),
+    (["--set", "train.base.lr=[0.1, 0.01]"], ["lr_boundaries"]),
 ])
 def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragments):
     result = run_script("run_characterization.py", "--out", str(tmp_path / "out"),
