@@ -27,8 +27,8 @@ import attacks  # noqa: E402
 import architectures  # noqa: E402
 
 SETTINGS = {  # dataset: (batch, iterations n1 / n2, eps, ECO budget, ECO block size, ECO batch size, SPSA iters)
-    "mnist": dict(batch=32, n1=5, n2=25, eps=0.3, eco_queries=1500, block=2, eco_batch=256, spsa_iter=5),
-    "cifar10": dict(batch=8, n1=2, n2=6, eps=0.03, eco_queries=600, block=4, eco_batch=512, spsa_iter=2),
+    "mnist": dict(batch=32, n1=5, n2=105, eps=0.3, eco_queries=1500, block=2, eco_batch=256, spsa_iter=5),
+    "cifar10": dict(batch=8, n1=3, n2=15, eps=0.03, eco_queries=600, block=4, eco_batch=512, spsa_iter=2),
 }
 
 
