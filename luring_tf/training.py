@@ -244,6 +244,21 @@ class CollapseGuard(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def identity_warmup(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int = 0,
+                    lr: float = 1e-3) -> None:
+    """Fit P to reproduce its input (binary cross-entropy, Adam ``lr``) for ``steps`` steps, in place.
+
+    A start for the luring / C-E training that is not a flat random map: M∘P's logits then vary
+    with the input from the first step, which removes the collapse :class:`CollapseGuard` watches
+    for. Not in the original code (P starts from Keras's random initialisation there).
+    """
+    keras.utils.set_random_seed(seed)
+    autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
+    autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy())
+    autoencoder.fit(_train_dataset(x, x, batch_size, seed=seed), steps_per_epoch=int(steps), epochs=1,
+                    verbose=0)
+
+
 def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0) -> dict:
     """Train P against frozen M with ``objective`` ('luring' or 'ce'); best val agreement kept.
 
@@ -252,19 +267,24 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     ``classifier_training`` (reproduce the original's M in training mode; default False),
     ``restarts`` (default 3): when the first evaluation shows P collapsed (see
     :class:`CollapseGuard`), P is re-initialised with seed + attempt and training starts over --
-    a departure from the original code, which trained one random P whatever happened.
+    a departure from the original code, which trained one random P whatever happened;
+    ``identity_warmup_steps`` (default 0): steps of :func:`identity_warmup` before the objective
+    (another departure, used by the quick MNIST profile; 0 = the original's random start).
     """
     train_logits = classifier_logits(classifier, data.x_train)
     val = tf.data.Dataset.from_tensor_slices(
         (data.x_val, classifier_logits(classifier, data.x_val), data.y_val)).batch(500)
     every = int(cfg["eval_every"])
     restarts = int(cfg.get("restarts", 3))
+    warmup = int(cfg.get("identity_warmup_steps", 0))
     for attempt in range(restarts + 1):
         keras.utils.set_random_seed(seed + attempt)
         if attempt:
             print(f"{objective}: P collapsed to a constant image (validation agreement did not rise); "
                   f"restart {attempt}/{restarts} with a new initialisation", flush=True)
             component.set_weights(keras.models.clone_model(component).get_weights())
+        if warmup:
+            identity_warmup(component, data.x_train, warmup, cfg["batch_size"], seed + attempt)
         trainer = ComponentTrainer(
             component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
             cfg.get("classifier_training", False),
@@ -288,6 +308,7 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         print(f"warning: {objective} training never beat the random component's validation agreement "
               f"({initial:.3f}); P likely collapsed to a constant image: try a lower lr or another --seed",
               flush=True)
-    return {"objective": objective, "initial_val_agreement": float(initial), "restarts": attempt,
+    return {"objective": objective, "identity_warmup_steps": warmup,
+            "initial_val_agreement": float(initial), "restarts": attempt,
             "best_val_agreement": keep.best, "best_evaluation": keep.best_epoch,
             "steps": int(math.ceil(int(cfg["steps"]) / every) * every)}

@@ -114,6 +114,15 @@ def test_mnist_idx_files_load_and_split_as_original(tmp_path, gz):
     assert "local files" in ds.source and str(tmp_path) in ds.source
 
 
+def test_mnist_idx_files_with_the_dotted_spelling(tmp_path):
+    x_train, _, x_test, y_test = write_mnist(tmp_path, gz=False)
+    for path in tmp_path.iterdir():  # train-images-idx3-ubyte -> train-images.idx3-ubyte, as some copies ship
+        path.rename(tmp_path / path.name.replace("-idx", ".idx"))
+    ds = load_dataset("mnist", "files", str(tmp_path))
+    np.testing.assert_array_equal(ds.x_test[..., 0], x_test.astype(np.float32) / 255)
+    np.testing.assert_array_equal(ds.y_test, y_test)
+
+
 def test_mnist_keras_npz(tmp_path):
     x_train, y_train = random_images(50, (28, 28), 5), np.arange(50) % 10
     x_test, y_test = random_images(10, (28, 28), 6), np.arange(10)

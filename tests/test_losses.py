@@ -77,3 +77,43 @@ def test_collapse_guard_stops_only_a_flat_first_evaluation():
     healthy.on_epoch_end(0, {"val_agreement": 0.6})
     healthy.on_epoch_end(1, {"val_agreement": 0.05})  # later dips are KeepBestWeights' business
     assert not healthy.collapsed and not healthy.model.stop_training
+
+
+def test_identity_warmup_teaches_p_to_reproduce_its_input_and_leaves_it_uncompiled():
+    from luring_tf.training import identity_warmup
+
+    _, p = _tiny_models()
+    x = (np.random.default_rng(2).random((64, 4, 4, 1)) > 0.5).astype("float32")
+    before = float(np.mean((p.predict(x, verbose=0) - x) ** 2))
+    identity_warmup(p, x, steps=150, batch_size=16, seed=0, lr=0.05)
+    after = float(np.mean((p.predict(x, verbose=0) - x) ** 2))
+    assert after < 0.5 * before
+    assert not p.compiled  # the saved P.h5 carries no training configuration
+
+
+def test_train_component_runs_the_warmup_before_the_objective():
+    from types import SimpleNamespace
+
+    from luring_tf.training import train_component
+
+    m, p = _tiny_models()
+    rng = np.random.default_rng(3)
+    data = SimpleNamespace(x_train=rng.random((64, 4, 4, 1)).astype("float32"),
+                           x_val=rng.random((32, 4, 4, 1)).astype("float32"), y_val=rng.integers(0, 3, 32))
+    cfg = {"steps": 20, "batch_size": 16, "lr": [0.01], "lr_boundaries": [], "eval_every": 10,
+           "identity_warmup_steps": 5, "restarts": 0}
+    summary = train_component(p, m, data, cfg, "luring")
+    assert summary["identity_warmup_steps"] == 5 and summary["steps"] == 20 and summary["restarts"] == 0
+
+
+def test_augmentation_spec_moves_training_images_and_rejects_unknown_keys():
+    from luring_tf.training import augmentation
+
+    assert augmentation(False, 28) is None and augmentation(None, 28) is None
+    x = np.zeros((8, 28, 28, 1), np.float32)
+    x[:, 10:18, 12:16] = 1.0
+    moved = np.asarray(augmentation({"rotation_deg": 8, "shift_px": 2}, 28)(x, training=True))
+    assert moved.shape == x.shape and not np.allclose(moved, x)
+    assert np.allclose(np.asarray(augmentation({"rotation_deg": 8, "shift_px": 2}, 28)(x, training=False)), x)
+    with pytest.raises(ValueError, match="unknown augmentation setting"):
+        augmentation({"zoom": 0.1}, 28)

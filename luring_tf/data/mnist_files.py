@@ -30,7 +30,9 @@ EXPECTED_FILES = ", ".join(f"{name}.gz" for name in IDX_NAMES)
 
 
 def _find(data_dir: Path, name: str) -> Path | None:
-    for candidate in (data_dir / name, data_dir / f"{name}.gz"):
+    """`name`, `name.gz`, or the common re-distributed spelling with a dot (`train-images.idx3-ubyte`)."""
+    dotted = name.replace("-idx", ".idx")
+    for candidate in (data_dir / name, data_dir / f"{name}.gz", data_dir / dotted, data_dir / f"{dotted}.gz"):
         if candidate.is_file():
             return candidate
     return None
