@@ -114,6 +114,12 @@ def check_positive(value: Any, name: str) -> float:
     return v
 
 
+def check_momentum(eps_iter: Any, nb_iter: Any, decay: Any) -> tuple[float, int, float]:
+    """The step / iterations / momentum triple of the MIM family: eps_iter > 0, nb_iter >= 1, decay >= 0."""
+    return (check_positive(eps_iter, "eps_iter"), check_positive_int(nb_iter, "nb_iter"),
+            check_eps(decay, "decay", upper=None))
+
+
 class Progress:
     """One progress line on stderr every ~10% of ``total`` units (iterations or queries); silent if not verbose."""
 

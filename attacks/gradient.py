@@ -17,8 +17,8 @@ from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method
 from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_method
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 
-from attacks.base import (AttackResult, check_eps, check_positive, check_positive_int, identity_result,
-                          prepare)
+from attacks.base import (AttackResult, check_eps, check_momentum, check_positive, check_positive_int,
+                          identity_result, prepare)
 from attacks.helpers import project_linf
 
 _NORMS = {np.inf: np.inf, "inf": np.inf, 2: 2, "2": 2}
@@ -112,9 +112,7 @@ def mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_iter: int = 
     """
     norm = _norm(norm)
     eps = _eps_for(norm, eps)
-    eps_iter = check_positive(eps_iter, "eps_iter")
-    nb_iter = check_positive_int(nb_iter, "nb_iter")
-    decay = check_eps(decay, "decay", upper=None)
+    eps_iter, nb_iter, decay = check_momentum(eps_iter, nb_iter, decay)
     fn, xt, yt, q = prepare(model, x, y)
     if eps == 0:
         return identity_result(xt, q)
@@ -139,9 +137,7 @@ def miml2(model, x, y=None, *, eps: float, l2_bound: float = 2.0, eps_iter: floa
     """
     eps = check_eps(eps)
     l2_bound = check_positive(l2_bound, "l2_bound")
-    eps_iter = check_positive(eps_iter, "eps_iter")
-    nb_iter = check_positive_int(nb_iter, "nb_iter")
-    decay = check_eps(decay, "decay", upper=None)
+    eps_iter, nb_iter, decay = check_momentum(eps_iter, nb_iter, decay)
     fn, xt, yt, q = prepare(model, x, y)
     if eps == 0:
         return identity_result(xt, q)

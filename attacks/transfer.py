@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from attacks.base import (AttackResult, Progress, check_eps, check_positive, check_positive_int,
+from attacks.base import (AttackResult, Progress, check_eps, check_momentum, check_positive, check_positive_int,
                           check_probability, identity_result, prepare)
 from attacks.helpers import depthwise_kernel, project_linf, run_in_chunks, tf_generator
 
@@ -68,9 +68,7 @@ def transfer_mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_ite
     seed: seeds the diversity draws. verbose: progress line every ~10% of the iterations on stderr.
     """
     eps = check_eps(eps)
-    eps_iter = check_positive(eps_iter, "eps_iter")
-    nb_iter = check_positive_int(nb_iter, "nb_iter")
-    decay = check_eps(decay, "decay", upper=None)
+    eps_iter, nb_iter, decay = check_momentum(eps_iter, nb_iter, decay)
     p = check_probability(p, "p")
     kernel_size = check_positive_int(kernel_size, "kernel_size")
     nsig = check_positive(nsig, "nsig")
