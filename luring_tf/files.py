@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from luring_tf.errors import UserError
 
 
 def _atomic(path: Path, write) -> Path:
@@ -33,7 +36,40 @@ def write_json(path, record) -> Path:
 
 
 def read_json(path):
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a JSON record; a truncated or corrupt file is a one-line ``UserError`` naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"result file {path} is corrupt ({type(exc).__name__}): delete it or rerun with --force "
+                        "to recompute it") from None
+
+
+def read_npz(path) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz``; a truncated or corrupt file is a one-line ``UserError`` naming it."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise UserError(f"result file {path} is corrupt ({type(exc).__name__}): delete it or rerun with --force "
+                        "to recompute it") from None
+
+
+def check_writable(folder, flag: str = "--out") -> Path:
+    """Create ``folder`` if needed and prove it writable with a probe file, before any long work."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{flag} {folder} is a file, not a folder: pass a folder path")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{flag} {folder} is not writable ({exc.strerror or type(exc).__name__}): "
+                        "pass a folder you can write to") from None
+    return folder
 
 
 def write_npz(path, **arrays) -> Path:
