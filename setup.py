@@ -17,6 +17,9 @@ setup(
         "tensorflow>=2.16,<2.22",
         "keras>=3.3,<3.16",
         "tensorflow-datasets>=4.9,<5",
+        # tfds imports importlib_resources when it prepares any data set (DatasetBuilder.code_path) but declares
+        # it only for Python < 3.9, and etils no longer pulls it in: without it every tfds download fails.
+        "importlib_resources>=5.10",
         "cleverhans==4.0.0",
         "numpy>=1.26,<3",
         "scipy>=1.11,<2",
