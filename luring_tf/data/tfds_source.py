@@ -13,6 +13,7 @@ split.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -78,11 +79,13 @@ def read(name: str, data_dir: str | Path | None, download: bool) -> OfficialSpli
         reason = f"tensorflow-datasets is not usable ({_one_line(e)})"
         raise TfdsUnavailable(f"{reason}: pip install tensorflow-datasets, or pass --data-dir DIR with the "
                               "official files", reason) from None
+    chatter = io.StringIO()  # tfds prints "Downloading and preparing ..."; stdout stays for results
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # tfds prints progress; stdout stays for results
+        with contextlib.redirect_stdout(chatter):
             splits = tfds.load(tfds_name, split=["train", "test"], batch_size=-1, as_supervised=True,
                                data_dir=folder, download=download)
         (x_train, y_train), (x_test, y_test) = tfds.as_numpy(splits)
+        sys.stderr.write(chatter.getvalue())  # shown once it is true; a failure stays one line
     except Exception as e:  # network, missing data, damaged records: one line for the user
         action = "download failed" if download else "could not be loaded without downloading"
         if not download and not download_allowed():
