@@ -4,8 +4,9 @@ efficient combinatorial optimization"), as the original code ran it (spec sectio
 Every image runs its own exact copy of the sequential algorithm (per-image numpy bookkeeping and RNG,
 ``np.random.RandomState(seed + i)`` as the original's ``np.random.seed(index)``); the candidates that all
 running images want evaluated are gathered into one batched, compiled model call. Each image's query count is
-the number of its candidate images the model evaluated, the initial-loss and success checks included, and it
-never exceeds ``max_queries``.
+the number of its candidate images the model evaluated, the initial-loss and success checks included (with
+``early_stop``, a successful chunk only up to its first success, as the original counts), and it never exceeds
+``max_queries``.
 """
 
 from __future__ import annotations
@@ -65,13 +66,36 @@ class _EcoImage:
         self.queries += len(signs)
         return (yield self._image(signs))
 
+    def _query_until_success(self, signs: np.ndarray):
+        """Early-stopping chunk: charged up to and including its first misclassified candidate, else whole.
+
+        A sequential attacker stops at that candidate (the original's ``queries += position + 1``); the batched
+        call evaluates the chunk at once, but never past the budget: a chunk larger than the budget left is cut
+        to it, and if the cut part holds no success the budget is spent (the original would have charged the
+        whole chunk and gone over).
+        """
+        room = self.max_queries - self.queries
+        if room <= 0:
+            raise _BudgetExhausted
+        losses, wrong = yield self._image(signs[:room])
+        if wrong.any():
+            self.queries += int(np.argmax(wrong)) + 1
+            return losses, wrong
+        self.queries += len(losses)
+        if len(losses) < len(signs):
+            raise _BudgetExhausted
+        return losses, wrong
+
     def _lazy_greedy(self, blocks, candidates, cur, in_set, insert):
         """One lazy-greedy phase over ``candidates`` (block indices); returns (cur, success)."""
         heap = []
         for ib in range(self._ndiv(len(candidates), CHUNK)):
             idxs = candidates[ib * CHUNK:(ib + 1) * CHUNK]
             signs = np.stack([self._flipped(self.sign, blocks[i]) for i in idxs])
-            losses, wrong = yield from self._query(signs)
+            if insert and self.early_stop:
+                losses, wrong = yield from self._query_until_success(signs)
+            else:
+                losses, wrong = yield from self._query(signs)
             if insert and self.early_stop and wrong.any():
                 j = int(np.argmax(wrong))
                 self.sign = signs[j]
@@ -150,8 +174,9 @@ def eco(model, x, y=None, *, eps: float, max_queries: int = 20000, block_size: i
     Paper Appendix F.1: 20,000 queries, no early stopping, block size 2 / 8 / 4 on MNIST / SVHN / CIFAR10;
     original code: batch_size 256 / 256 / 512, early stop on (``early_stop=True``), Python-2 floor divisions
     that skip partial mini-batches and chunks (``py2_floor_div=True``; the default is Moon et al.'s ceil).
-    Query accounting differs in one place from the original: an early-stopping chunk counts every candidate
-    the model evaluated, not the position of the first success.
+    Query accounting as the original: an early-stopping chunk is charged up to its first misclassified
+    candidate (position + 1), although the batched model call evaluated the whole chunk (so a counting model
+    sees more images than ``queries`` with ``early_stop``); such a chunk is cut to the budget left.
 
     model: Keras model or callable returning logits. x: float32 [N,H,W,C] in [0,1]. y: int [N] or None (model's
     predictions). eps: l-inf budget in [0,1]. max_queries: hard per-image budget (>= 1). block_size: initial

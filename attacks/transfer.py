@@ -19,20 +19,37 @@ from attacks.base import (AttackResult, Progress, check_eps, check_momentum, che
 from attacks.helpers import depthwise_kernel, project_linf, run_in_chunks, tf_generator
 
 DIVERSITIES = ("original", "xie")
+RESIZE_MAPPINGS = ("legacy", "half_pixel")
 
 
-def _input_diversity(x: tf.Tensor, p: float, gen: tf.random.Generator, diversity: str) -> tf.Tensor:
+def resize_nearest(x: tf.Tensor, size, mapping: str = "legacy") -> tf.Tensor:
+    """Nearest-neighbour resize of ``x`` [N,H,W,C] to ``size`` (h, w), differentiable w.r.t. the kept pixels.
+
+    ``legacy``: TF1's ``resize_images(..., NEAREST_NEIGHBOR)`` as the original code ran it (TF 1.12,
+    align_corners=False, no half-pixel centres): output row i reads input row floor(i * H/h), so 32 -> 31 drops
+    row 31, 32 -> 30 drops rows 15 and 31, 28 -> 27 drops row 27. ``half_pixel``: TF2's
+    ``tf.image.resize(method="nearest")``, row floor((i + 0.5) * H/h): 32 -> 31 drops row 15 instead.
+    """
+    if mapping == "legacy":  # the op behind tf.compat.v1.image.resize_nearest_neighbor (it has a gradient)
+        return tf.raw_ops.ResizeNearestNeighbor(images=x, size=tf.cast(size, tf.int32), align_corners=False,
+                                                half_pixel_centers=False)
+    return tf.image.resize(x, size, method="nearest")
+
+
+def _input_diversity(x: tf.Tensor, p: float, gen: tf.random.Generator, diversity: str,
+                     resize: str = "legacy") -> tf.Tensor:
     """T(x) with probability p (one Bernoulli and one size/offset draw per batch per iteration), else x.
 
     ``original`` (the authors' code): resize *down* to r x r, r ~ U{H-2, H-1}, nearest neighbour, then zero-pad
     back to H x W at a random offset (top/left ~ U{0..H-r-1}). ``xie`` (Xie et al. 2019, scaled to H): resize
     *up* to r ~ U{H..round(H*330/299)-1} (nearest), zero-pad to round(H*330/299) at a random offset, then resize
-    back to H x W (bilinear) so fixed-size Keras inputs still fit.
+    back to H x W (bilinear) so fixed-size Keras inputs still fit. ``resize``: the nearest-neighbour mapping of
+    :func:`resize_nearest` (``legacy`` = the original's TF1 one).
     """
     h, w = int(x.shape[1]), int(x.shape[2])
     if diversity == "original":
         rem = gen.uniform([], 1, 3, dtype=tf.int32)
-        resized = tf.image.resize(x, tf.stack([h - rem, w - rem]), method="nearest")
+        resized = resize_nearest(x, tf.stack([h - rem, w - rem]), resize)
         top = gen.uniform([], 0, rem, dtype=tf.int32)
         left = gen.uniform([], 0, rem, dtype=tf.int32)
         out = tf.pad(resized, [[0, 0], [top, rem - top], [left, rem - left], [0, 0]])
@@ -40,7 +57,7 @@ def _input_diversity(x: tf.Tensor, p: float, gen: tf.random.Generator, diversity
         hmax, wmax = int(round(h * 330 / 299)), int(round(w * 330 / 299))
         grow = gen.uniform([], 0, hmax - h, dtype=tf.int32)
         rh, rw = h + grow, w + grow * (wmax - w) // max(1, hmax - h)
-        resized = tf.image.resize(x, tf.stack([rh, rw]), method="nearest")
+        resized = resize_nearest(x, tf.stack([rh, rw]), resize)
         top = gen.uniform([], 0, hmax - rh + 1, dtype=tf.int32)
         left = gen.uniform([], 0, wmax - rw + 1, dtype=tf.int32)
         padded = tf.pad(resized, [[0, 0], [top, hmax - rh - top], [left, wmax - rw - left], [0, 0]])
@@ -51,8 +68,9 @@ def _input_diversity(x: tf.Tensor, p: float, gen: tf.random.Generator, diversity
 
 
 def transfer_mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_iter: int = 1000,
-                 decay: float = 1.0, p: float = 0.0, diversity: str = "original", kernel_size: int = 1,
-                 nsig: float = 3.0, seed: int | None = None, verbose: bool = False) -> AttackResult:
+                 decay: float = 1.0, p: float = 0.0, diversity: str = "original", resize: str = "legacy",
+                 kernel_size: int = 1, nsig: float = 3.0, seed: int | None = None,
+                 verbose: bool = False) -> AttackResult:
     """MIM with optional input diversity (DIM) and translation-invariant gradient smoothing (TI).
 
     Per iteration: g = grad_x CE(model(T(x_t)), y) (T only with probability p); g <- K * g (depthwise conv,
@@ -63,7 +81,9 @@ def transfer_mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_ite
     (model's clean predictions). eps: l-inf budget in [0,1]. eps_iter: step (> 0; spec 0.01). nb_iter:
     iterations (paper 1000 / 500 / 100 on MNIST / SVHN / CIFAR10). decay: momentum mu (1.0).
     p: probability of the diversity transform, in [0,1]. diversity: ``"original"`` (code: resize down, pad) or
-    ``"xie"`` (Xie et al.: resize up, pad, resize back). kernel_size: TI kernel side k >= 1 (1 = no smoothing;
+    ``"xie"`` (Xie et al.: resize up, pad, resize back). resize: nearest-neighbour mapping of the diversity
+    transform, ``"legacy"`` (default: TF1's, as the original code ran) or ``"half_pixel"`` (TF2's
+    ``tf.image.resize``; keeps other rows, see :func:`resize_nearest`). kernel_size: TI kernel side k >= 1 (1 = no smoothing;
     paper grid 3, 5, 10, 15). nsig: kernel half-width in standard deviations (original code: 3).
     seed: seeds the diversity draws. verbose: progress line every ~10% of the iterations on stderr.
     """
@@ -74,6 +94,8 @@ def transfer_mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_ite
     nsig = check_positive(nsig, "nsig")
     if diversity not in DIVERSITIES:
         raise ValueError(f"diversity must be one of {DIVERSITIES}, got {diversity!r}")
+    if resize not in RESIZE_MAPPINGS:
+        raise ValueError(f"resize must be one of {RESIZE_MAPPINGS}, got {resize!r}")
     fn, xt, yt, q = prepare(model, x, y)
     if xt.shape.rank != 4 and (p > 0 or kernel_size > 1):
         raise ValueError(f"DIM/TI need image batches [N,H,W,C], got shape {tuple(xt.shape)}")
@@ -86,7 +108,7 @@ def transfer_mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_ite
     def one_step(adv, momentum):
         with tf.GradientTape() as tape:
             tape.watch(adv)
-            inp = _input_diversity(adv, p, gen, diversity) if p > 0 else adv
+            inp = _input_diversity(adv, p, gen, diversity, resize) if p > 0 else adv
             loss = tf.nn.sparse_softmax_cross_entropy_with_logits(yt, fn(inp))
         grad = tape.gradient(loss, adv)
         if kernel is not None:
@@ -111,17 +133,20 @@ def transfer_mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_ite
     return AttackResult(state[0].numpy().astype(np.float32), nb_iter, q + nb_iter * len(xt))
 
 
-def dim(model, x, y=None, *, eps: float, p: float = 1.0, diversity: str = "original", eps_iter: float = 0.01,
-        nb_iter: int = 1000, decay: float = 1.0, seed: int | None = None, verbose: bool = False) -> AttackResult:
+def dim(model, x, y=None, *, eps: float, p: float = 1.0, diversity: str = "original", resize: str = "legacy",
+        eps_iter: float = 0.01, nb_iter: int = 1000, decay: float = 1.0, seed: int | None = None,
+        verbose: bool = False) -> AttackResult:
     """DIM, "MIMDiverse" (Xie et al. 2019, "Improving transferability of adversarial examples with input diversity").
 
     Paper Section 4.2 / Appendix F.2: p searched in {0.1, ..., 1.0}; best 1.0 / 1.0 / 0.6 (MNIST/SVHN/CIFAR10).
     The default transform is the original code's (spec 3.1): resize **down** to {H-2, H-1} and zero-pad back,
     which differs from Xie et al. (resize **up** 299 -> [299, 330) and pad to 330); ``diversity="xie"`` gives
-    the latter, scaled to H and resized back to H. Parameters: see :func:`transfer_mim` (kernel_size = 1).
+    the latter, scaled to H and resized back to H. The nearest-neighbour resize uses TF1's mapping
+    (``resize="legacy"``, as the original ran it); TF2's half-pixel one keeps different rows
+    (``resize="half_pixel"``). Parameters: see :func:`transfer_mim` (kernel_size = 1).
     """
     return transfer_mim(model, x, y, eps=eps, eps_iter=eps_iter, nb_iter=nb_iter, decay=decay, p=p,
-                        diversity=diversity, kernel_size=1, seed=seed, verbose=verbose)
+                        diversity=diversity, resize=resize, kernel_size=1, seed=seed, verbose=verbose)
 
 
 def mim_ti(model, x, y=None, *, eps: float, kernel_size: int = 5, nsig: float = 3.0, eps_iter: float = 0.01,
@@ -138,8 +163,8 @@ def mim_ti(model, x, y=None, *, eps: float, kernel_size: int = 5, nsig: float = 
 
 
 def dim_ti(model, x, y=None, *, eps: float, kernel_size: int = 5, nsig: float = 3.0, p: float = 1.0,
-           diversity: str = "original", eps_iter: float = 0.01, nb_iter: int = 1000, decay: float = 1.0,
-           seed: int | None = None, verbose: bool = False) -> AttackResult:
+           diversity: str = "original", resize: str = "legacy", eps_iter: float = 0.01, nb_iter: int = 1000,
+           decay: float = 1.0, seed: int | None = None, verbose: bool = False) -> AttackResult:
     """DIM-TI ("MIM-TI-DIM"): input diversity and translation-invariant smoothing together (Dong et al. 2019).
 
     Logits on T(x_t), kernel on the gradient, then normalisation and momentum (spec 3.1). Paper: p fixed to
@@ -147,4 +172,5 @@ def dim_ti(model, x, y=None, *, eps: float, kernel_size: int = 5, nsig: float = 
     Parameters: see :func:`transfer_mim`.
     """
     return transfer_mim(model, x, y, eps=eps, eps_iter=eps_iter, nb_iter=nb_iter, decay=decay, p=p,
-                        diversity=diversity, kernel_size=kernel_size, nsig=nsig, seed=seed, verbose=verbose)
+                        diversity=diversity, resize=resize, kernel_size=kernel_size, nsig=nsig, seed=seed,
+                        verbose=verbose)
