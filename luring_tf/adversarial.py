@@ -6,20 +6,35 @@ import numpy as np
 
 import attacks
 from luring_tf.errors import UserError
+from luring_tf.finite import check_finite
 from luring_tf.models_io import logits_view
 
 
-def predict_labels(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class predictions (argmax) of ``model`` on ``x`` in inference mode, int64 [N]."""
-    return np.argmax(model.predict(x, batch_size=batch_size, verbose=0), axis=1).astype(np.int64)
+def model_name(model, name: str | None = None) -> str:
+    """``name`` when given, else the Keras name of ``model`` (for messages)."""
+    return name or getattr(model, "name", None) or type(model).__name__
+
+
+def predict_labels(model, x: np.ndarray, batch_size: int = 500, *, name: str | None = None) -> np.ndarray:
+    """Class predictions (argmax) of ``model`` on ``x`` in inference mode, int64 [N].
+
+    Outputs holding NaN or Inf are a one-line ``UserError`` naming the model (``name``, e.g. the file
+    name, else ``model.name``): the argmax of NaN is not a prediction.
+    """
+    outputs = model.predict(x, batch_size=batch_size, verbose=0)
+    check_finite(outputs, f"the outputs of model {model_name(model, name)} on {len(x)} images")
+    return np.argmax(outputs, axis=1).astype(np.int64)
 
 
 def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: dict,
-          batch_size: int = 500, seed: int = 0, verbose: bool = True) -> tuple[np.ndarray, dict]:
+          batch_size: int = 500, seed: int = 0, verbose: bool = True, *,
+          name: str | None = None) -> tuple[np.ndarray, dict]:
     """Run ``attack`` on ``model`` (softmax or logits output) over ``x`` in chunks of ``batch_size``.
 
     Returns ``(x_adv float32 [N,...] in [0,1], {"iterations": int, "queries": int})``; the labels
     ``y`` are the models' shared clean prediction (= the true label on the evaluation sets).
+    Adversarial examples holding NaN or Inf (non-finite gradients or losses of ``model``) are a
+    one-line ``UserError`` naming the attack and the model (``name``, else ``model.name``).
     """
     function = attacks.get(attack)
     logits = logits_view(model)
@@ -30,6 +45,8 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
                               eps=eps, seed=seed + start, verbose=verbose, **params)
         except (ValueError, TypeError) as exc:
             raise UserError(f"attack {attack} with {params}: {exc} -- fix it in the config or with --set") from None
+        check_finite(result.x_adv, f"the adversarial examples of {attack} (eps={eps:g}) on model "
+                                   f"{model_name(model, name)}")
         pieces.append(result.x_adv)
         iterations = max(iterations, int(result.iterations))
         queries += int(result.queries)
@@ -39,11 +56,13 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
 def select_examples(models: dict, x: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Sorted indices of ``n`` examples (seeded draw) classified correctly by every model in ``models``.
 
+    ``models``: ``{"M": M, approach: T}`` as the scripts build it (messages name ``M`` and ``<approach>_T``).
+
     Raises ``UserError`` when no example qualifies; returns fewer than ``n`` when fewer qualify.
     """
     correct = np.ones(len(y), dtype=bool)
-    for model in models.values():
-        correct &= predict_labels(model, x) == y
+    for key, model in models.items():
+        correct &= predict_labels(model, x, name=key if key == "M" else f"{key}_T") == y
     candidates = np.flatnonzero(correct)
     if len(candidates) == 0:
         raise UserError("no test example is classified correctly by every model: check the models (retrain with --retrain)")

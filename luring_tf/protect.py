@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 import architectures
 from luring_tf import files, metrics, training
 from luring_tf.adversarial import predict_labels
 from luring_tf.errors import UserError
+from luring_tf.finite import check_finite, check_weights_finite
 from luring_tf.models_io import compose, load_model, save_model
 
 
@@ -24,9 +27,15 @@ def protected_paths(target: Path) -> dict[str, Path]:
 
 
 def load_target(target_path, dataset: str, retrain: bool = False):
-    """Load and check the user's classifier (before any data is loaded): shape, existing outputs."""
+    """Load and check the user's classifier (before any data is loaded).
+
+    Checks, each a one-line ``UserError``: its folder is writable (the outputs go beside it), its weights are
+    finite, it takes ``dataset``'s images, and no protected model exists there unless ``retrain``.
+    """
     target = Path(target_path)
+    files.check_writable(target.parent, "--target-model")
     classifier = load_model(target)
+    check_weights_finite(classifier, f"--target-model {target}")
     expected = tuple(architectures.INPUT_SHAPES[dataset])
     got = tuple(classifier.input_shape[1:])
     if got != expected:
@@ -48,10 +57,15 @@ def protect_model(target_path, data, config: dict, classifier) -> dict:
     augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
     start = time.time()
     summary = training.train_component(component, classifier, data, cfg, "luring", augment, config["seed"])
+    # Nothing non-finite is saved: P's weights and both models' test outputs are checked first.
+    check_finite([np.asarray(w) for w in component.get_weights()],
+                 f"the weights of the luring component P trained for {target}",
+                 "its training diverged; rerun with a lower learning rate (--set train.luring.lr=...)")
     protected = compose(component, classifier)
+    m_pred = predict_labels(classifier, data.x_test, name=f"--target-model {target}")
+    t_pred = predict_labels(protected, data.x_test, name=f"{paths['T'].name} (your model protected by P)")
     save_model(component, paths["P"], overwrite=True)
     save_model(protected, paths["T"], overwrite=True)
-    m_pred, t_pred = predict_labels(classifier, data.x_test), predict_labels(protected, data.x_test)
     record = {"target_model": str(target), "dataset": dataset, "profile": config["profile"],
               "component": str(paths["P"]), "protected_model": str(paths["T"]),
               "training": dict(summary, seconds=round(time.time() - start, 1)),
