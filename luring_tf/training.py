@@ -9,10 +9,20 @@
 
 Schedules: ``lr`` is a list of values and ``lr_boundaries`` the points where the next value
 starts -- in epochs for the epoch-based trainings, in optimizer steps for ``train_component``.
+
+Reproducibility: every training runs inside :func:`reproducible` -- Python, NumPy and TensorFlow
+seeded from ``seed``, TensorFlow op determinism on (``deterministic=True``, the default), models
+initialised after seeding, and training batches augmented with *stateless* random transforms keyed
+by (seed, batch index) -- so the same command and seed on the same machine give the same weights.
+Departure: the original code seeded nothing.
+
+Divergence: a non-finite loss after any epoch / evaluation, or non-finite weights after training,
+stop the run with a one-line :class:`~luring_tf.errors.UserError` naming the model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 from typing import Callable
@@ -22,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from luring_tf.errors import UserError
+from luring_tf.finite import check_finite
 from luring_tf.losses import luring_loss, mimic_cross_entropy
 from luring_tf.models_io import logits_view
 
@@ -30,6 +41,23 @@ OBJECTIVES = ("luring", "ce")
 
 def _verbose() -> int:
     return 1 if sys.stdout.isatty() else 2
+
+
+@contextlib.contextmanager
+def reproducible(seed: int, deterministic: bool = True):
+    """Seed Python, NumPy and TensorFlow with ``seed``; with ``deterministic``, TF op determinism
+    is on inside the block (and put back as it was after, so code outside training is unaffected)."""
+    from tensorflow.python.framework import config as tf_config  # is_/disable_ are not public
+
+    was_on = tf_config.is_op_determinism_enabled()
+    if deterministic and not was_on:
+        tf.config.experimental.enable_op_determinism()
+    keras.utils.set_random_seed(int(seed))
+    try:
+        yield
+    finally:
+        if deterministic and not was_on:
+            tf_config.disable_op_determinism()
 
 
 def learning_rate(values, boundaries, steps_per_unit: int = 1):
@@ -44,11 +72,48 @@ def learning_rate(values, boundaries, steps_per_unit: int = 1):
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
-def augmentation(spec, image_side: int) -> keras.Sequential | None:
+class Augmentation:
+    """Random rotation and shift of training images, as one affine map per image (nearest fill).
+
+    Stateless: the transform of a batch depends only on the ``seed`` pair given with it, so a
+    parallel input pipeline gives the same images run after run (Keras's ``RandomRotation`` /
+    ``RandomTranslation`` draw from a shared state whose order depends on thread timing). The
+    rotation and the shift are composed into one transform, one interpolation -- as the original's
+    ``ImageDataGenerator`` does; angle uniform in ±``rotation_deg`` degrees, shifts uniform in
+    ±``shift_px`` pixels, bilinear interpolation.
+    """
+
+    def __init__(self, rotation_deg: float, shift_px: float):
+        self.rotation = float(rotation_deg) * math.pi / 180.0
+        self.shift = float(shift_px)
+
+    def apply(self, x, seed) -> tf.Tensor:
+        """``x``: float32 [N,H,W,C] in [0,1]; ``seed``: int [2]. Returns the transformed batch."""
+        x = tf.convert_to_tensor(x, tf.float32)
+        shape = tf.shape(x)
+        u = tf.random.stateless_uniform(tf.stack([shape[0], 3]), seed=seed, minval=-1.0, maxval=1.0)
+        angle, dx, dy = u[:, 0] * self.rotation, u[:, 1] * self.shift, u[:, 2] * self.shift
+        cx = (tf.cast(shape[2], tf.float32) - 1.0) / 2.0
+        cy = (tf.cast(shape[1], tf.float32) - 1.0) / 2.0
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        # output pixel (col, row) reads input R(angle)·((col, row) - centre - shift) + centre
+        transforms = tf.stack([cos, sin, cx - cos * (cx + dx) - sin * (cy + dy),
+                               -sin, cos, cy + sin * (cx + dx) - cos * (cy + dy),
+                               tf.zeros_like(cos), tf.zeros_like(cos)], axis=1)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=x, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+            interpolation="BILINEAR", fill_mode="NEAREST")
+
+    def __call__(self, x, training: bool = False, seed=(0, 0)):
+        return self.apply(x, tf.constant(seed, tf.int64)) if training else tf.convert_to_tensor(x)
+
+
+def augmentation(spec, image_side: int | None = None) -> Augmentation | None:
     """Training-batch augmentation from a config value (never applied to validation or test data).
 
     ``spec``: false/None = none; true = the original CIFAR10 augmentation (uniform ±10° rotation,
     ±5 px shifts, nearest fill); a mapping ``{rotation_deg, shift_px}`` for other amounts.
+    ``image_side`` is accepted for compatibility (shifts are in pixels).
     """
     if not spec:
         return None
@@ -56,14 +121,59 @@ def augmentation(spec, image_side: int) -> keras.Sequential | None:
     unknown = set(spec) - {"rotation_deg", "shift_px"}
     if unknown:
         raise ValueError(f"unknown augmentation setting {sorted(unknown)[0]!r}: use rotation_deg and shift_px")
-    shift = float(spec.get("shift_px", 0)) / image_side
-    return keras.Sequential(
-        [
-            keras.layers.RandomRotation(float(spec.get("rotation_deg", 0)) / 360, fill_mode="nearest"),
-            keras.layers.RandomTranslation(shift, shift, fill_mode="nearest"),
-        ],
-        name="augment",
-    )
+    return Augmentation(spec.get("rotation_deg", 0), spec.get("shift_px", 0))
+
+
+def _train_dataset(x, targets, batch_size: int, augment: Augmentation | None = None, seed: int = 0) -> tf.data.Dataset:
+    """Endless shuffled batches (reshuffled each pass, seeded); batch i augmented with seed (seed, i)."""
+    ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.repeat().batch(batch_size)
+    if augment is not None:
+        key = tf.constant(int(seed), tf.int64)
+        ds = ds.enumerate().map(lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
+                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _divergence_fix(section: str) -> str:
+    return (f"its training diverged: lower the learning rate (--set train.{section}.lr=[...]) "
+            "or try another --seed")
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stop training at the first epoch whose training or validation loss is NaN or Inf.
+
+    Unlike ``keras.callbacks.TerminateOnNaN`` it remembers what went wrong; :meth:`check` then
+    raises the one-line ``UserError`` (after ``fit`` returns, so callbacks end cleanly).
+    """
+
+    def __init__(self, name: str, section: str):
+        super().__init__()
+        self.name, self.section = name, section
+        self.value, self.what = None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in ("loss", "val_loss"):
+            value = (logs or {}).get(key)
+            if value is not None and not np.isfinite(float(value)):
+                kind = "validation loss" if key.startswith("val_") else "training loss"
+                self.value, self.what = float(value), f"the {kind} of {self.name} (epoch {epoch + 1})"
+                self.model.stop_training = True
+                return
+
+    @property
+    def failed(self) -> bool:
+        return self.value is not None
+
+    def check(self) -> None:
+        if self.failed:
+            check_finite(np.float64(self.value), self.what, _divergence_fix(self.section))
+
+
+def check_trained_weights(model: keras.Model, name: str, section: str) -> None:
+    """One-line ``UserError`` when a weight of the freshly trained ``model`` is NaN or Inf."""
+    check_finite([np.asarray(w) for w in model.get_weights()], f"the weights of {name} after training",
+                 _divergence_fix(section))
 
 
 class KeepBestWeights(keras.callbacks.Callback):
@@ -86,80 +196,103 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.target.set_weights(self.best_weights)
 
 
-def _train_dataset(x, targets, batch_size: int, augment=None, seed: int = 0) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().batch(batch_size)
-    if augment is not None:
-        ds = ds.map(lambda a, b: (augment(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=None, seed: int = 0):
+def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=None, seed: int = 0, *,
+                     name: str = "M", section: str = "base", deterministic: bool = True):
     """Train a softmax classifier with labels; returns ``(model, summary)``.
 
-    ``cfg``: ``epochs, batch_size, lr, lr_boundaries`` (epochs) and optionally ``lr_fallback`` +
-    ``fallback_below``: when the best validation accuracy stays below ``fallback_below``, a fresh
-    model is trained with ``lr_fallback`` and the better of the two is kept (spec §4 #1).
+    ``build`` is called after seeding. ``cfg``: ``epochs, batch_size, lr, lr_boundaries`` (epochs)
+    and optionally ``lr_fallback`` + ``fallback_below``: when the best validation accuracy stays
+    below ``fallback_below`` (or the first training diverges), a fresh model is trained with
+    ``lr_fallback`` and the better of the two is kept (spec §4 #1). ``name`` / ``section`` name
+    the model and its config section in messages.
     """
     steps = math.ceil(len(data.x_train) / cfg["batch_size"])
 
     def run(lr_values):
-        keras.utils.set_random_seed(seed)
-        model = build()
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate(lr_values, cfg.get("lr_boundaries"), steps)),
-            loss=keras.losses.SparseCategoricalCrossentropy(),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
-        keep = KeepBestWeights(model, "val_accuracy")
-        model.fit(
-            _train_dataset(data.x_train, data.y_train, cfg["batch_size"], augment, seed),
-            steps_per_epoch=steps,
-            epochs=cfg["epochs"],
-            validation_data=(data.x_val, data.y_val),
-            callbacks=[keep],
-            verbose=_verbose(),
-        )
-        return model, {"lr": lr_values, "best_val_accuracy": keep.best, "best_epoch": keep.best_epoch}
+        with reproducible(seed, deterministic):
+            model = build()
+            model.compile(
+                optimizer=keras.optimizers.Adam(learning_rate(lr_values, cfg.get("lr_boundaries"), steps)),
+                loss=keras.losses.SparseCategoricalCrossentropy(),
+                metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            )
+            keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
+            model.fit(
+                _train_dataset(data.x_train, data.y_train, cfg["batch_size"], augment, seed),
+                steps_per_epoch=steps,
+                epochs=cfg["epochs"],
+                validation_data=(data.x_val, data.y_val),
+                callbacks=[guard, keep],
+                verbose=_verbose(),
+            )
+        return model, guard, {"lr": lr_values, "best_val_accuracy": keep.best, "best_epoch": keep.best_epoch}
 
-    model, summary = run(cfg["lr"])
+    model, guard, summary = run(cfg["lr"])
     fallback = cfg.get("lr_fallback")
-    if fallback is not None and summary["best_val_accuracy"] < cfg.get("fallback_below", 0.0):
-        print(
-            f"best validation accuracy {summary['best_val_accuracy']:.4f} < {cfg['fallback_below']} "
-            f"with lr {cfg['lr']}: retraining with lr {fallback}",
-            flush=True,
-        )
-        second, second_summary = run(fallback)
-        if second_summary["best_val_accuracy"] > summary["best_val_accuracy"]:
+    if fallback is not None and (guard.failed or summary["best_val_accuracy"] < cfg.get("fallback_below", 0.0)):
+        reason = ("diverged (non-finite loss)" if guard.failed else
+                  f"reached a best validation accuracy of {summary['best_val_accuracy']:.4f} < {cfg['fallback_below']}")
+        print(f"{name} with lr {cfg['lr']} {reason}: retraining with lr {fallback}", flush=True)
+        second, second_guard, second_summary = run(fallback)
+        second_guard.check()
+        if guard.failed or second_summary["best_val_accuracy"] > summary["best_val_accuracy"]:
             model, summary = second, dict(second_summary, first_attempt=summary)
+    else:
+        guard.check()
+    check_trained_weights(model, name, section)
     return model, summary
 
 
-def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0) -> dict:
-    """Auto: P trained alone with binary cross-entropy on (x, x); last-epoch weights kept."""
-    keras.utils.set_random_seed(seed)
-    steps = math.ceil(len(data.x_train) / cfg["batch_size"])
-    component.compile(
-        optimizer=keras.optimizers.Adam(learning_rate(cfg["lr"], cfg.get("lr_boundaries"), steps)),
-        loss=keras.losses.BinaryCrossentropy(),
-    )
-    history = component.fit(
-        _train_dataset(data.x_train, data.x_train, cfg["batch_size"], seed=seed),
-        steps_per_epoch=steps,
-        epochs=cfg["epochs"],
-        validation_data=(data.x_val, data.x_val),
-        verbose=_verbose(),
-    )
+def reinitialise(model: keras.Model) -> None:
+    """Fresh initial weights for ``model`` (in place), drawn from the current seed."""
+    model.set_weights(keras.models.clone_model(model).get_weights())
+
+
+def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *, name: str = "auto P",
+                      section: str = "auto", deterministic: bool = True) -> dict:
+    """Auto: P (re-initialised from ``seed``) trained alone with binary cross-entropy on (x, x);
+    last-epoch weights kept."""
+    with reproducible(seed, deterministic):
+        reinitialise(component)
+        steps = math.ceil(len(data.x_train) / cfg["batch_size"])
+        component.compile(
+            optimizer=keras.optimizers.Adam(learning_rate(cfg["lr"], cfg.get("lr_boundaries"), steps)),
+            loss=keras.losses.BinaryCrossentropy(),
+        )
+        guard = NonFiniteGuard(name, section)
+        history = component.fit(
+            _train_dataset(data.x_train, data.x_train, cfg["batch_size"], seed=seed),
+            steps_per_epoch=steps,
+            epochs=cfg["epochs"],
+            validation_data=(data.x_val, data.x_val),
+            callbacks=[guard],
+            verbose=_verbose(),
+        )
+    guard.check()
+    check_trained_weights(component, name, section)
     return {"final_val_loss": float(history.history["val_loss"][-1])}
 
 
+def _training_copy(classifier: keras.Model) -> keras.Model:
+    """A private copy of M for ``classifier_training``: its BN moving statistics may change, M's never."""
+    copy = keras.models.clone_model(classifier)
+    copy.set_weights(classifier.get_weights())
+    return copy
+
+
 class ComponentTrainer(keras.Model):
-    """Holds a frozen classifier M and a trainable component P; ``fit`` trains P only.
+    """Holds a classifier M and a trainable component P; ``fit`` trains P only.
 
     Training data: ``(x, m_logits)`` with M's logits computed once per example beforehand (or,
     with augmentation / ``classifier_training=True``, recomputed on each batch). Validation data:
     ``(x, m_logits, y)``; ``y`` only feeds the logged ``accuracy``, never the loss or selection.
+
+    M is never modified: only P's variables are differentiated and updated, and the caller's
+    model (its weights, moving statistics and ``trainable`` flags) is left as it was.
+    ``classifier_training=True`` reproduces the original SVHN / CIFAR10 loops (spec §3.3, §4 #11):
+    while P trains, M runs in training mode -- batch statistics in its BatchNormalization, its
+    Dropout active -- both in M(P(x)) and in the M(x) that picks α and a, without updating M's
+    moving averages (a private copy of M absorbs them). Validation always uses M in inference mode.
     """
 
     def __init__(self, component, classifier, objective="luring", luring_coefficient=1.0,
@@ -169,9 +302,10 @@ class ComponentTrainer(keras.Model):
             raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
         self.component = component
         self.classifier = logits_view(classifier)
-        self.classifier.trainable = False
+        self.classifier_training = bool(classifier_training)
+        self.training_classifier = _training_copy(self.classifier) if self.classifier_training else None
         self.objective, self.luring_coefficient = objective, float(luring_coefficient)
-        self.augment, self.classifier_training = augment, bool(classifier_training)
+        self.augment = augment
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.hinge_tracker = keras.metrics.Mean(name="hinge")
         self.gap_tracker = keras.metrics.Mean(name="gap")
@@ -182,8 +316,21 @@ class ComponentTrainer(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.hinge_tracker, self.gap_tracker, self.agreement, self.accuracy]
 
+    def compile(self, *args, **kwargs):
+        """As ``keras.Model.compile``; the optimizer is built on P's variables only (no slots for M)."""
+        super().compile(*args, **kwargs)
+        if self.optimizer is not None and not self.optimizer.built:
+            self.optimizer.build(self.component.trainable_variables)
+
+    def _classifier(self, training: bool):
+        """(M to call, its training flag): the private copy in training mode only for classifier_training."""
+        if training and self.classifier_training:
+            return self.training_classifier, True
+        return self.classifier, False
+
     def call(self, x, training=False):
-        return self.classifier(self.component(x, training=training), training=self.classifier_training and training)
+        classifier, classifier_mode = self._classifier(training)
+        return classifier(self.component(x, training=training), training=classifier_mode)
 
     def _loss(self, m_logits, z):
         if self.objective == "luring":
@@ -197,7 +344,8 @@ class ComponentTrainer(keras.Model):
     def train_step(self, data):
         x, m_logits = data
         if self.augment is not None or self.classifier_training:
-            m_logits = self.classifier(x, training=self.classifier_training)
+            classifier, classifier_mode = self._classifier(True)
+            m_logits = classifier(x, training=classifier_mode)
         with tf.GradientTape() as tape:
             z = self(x, training=True)
             loss, hinge, gap = self._loss(m_logits, z)
@@ -245,32 +393,42 @@ class CollapseGuard(keras.callbacks.Callback):
 
 
 def identity_warmup(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int = 0,
-                    lr: float = 1e-3) -> None:
+                    lr: float = 1e-3, *, name: str = "P", section: str = "luring", deterministic: bool = True) -> None:
     """Fit P to reproduce its input (binary cross-entropy, Adam ``lr``) for ``steps`` steps, in place.
 
     A start for the luring / C-E training that is not a flat random map: M∘P's logits then vary
     with the input from the first step, which removes the collapse :class:`CollapseGuard` watches
     for. Not in the original code (P starts from Keras's random initialisation there).
     """
-    keras.utils.set_random_seed(seed)
-    autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
-    autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy())
-    autoencoder.fit(_train_dataset(x, x, batch_size, seed=seed), steps_per_epoch=int(steps), epochs=1,
-                    verbose=0)
+    with reproducible(seed, deterministic):
+        autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
+        autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy())
+        guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
+        autoencoder.fit(_train_dataset(x, x, batch_size, seed=seed), steps_per_epoch=int(steps), epochs=1,
+                        callbacks=[guard], verbose=0)
+    guard.check()
+    check_trained_weights(component, f"{name} (identity warm-up)", section)
 
 
-def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0) -> dict:
+def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0, *,
+                    deterministic: bool = True) -> dict:
     """Train P against frozen M with ``objective`` ('luring' or 'ce'); best val agreement kept.
 
+    ``component`` is re-initialised from ``seed`` (its incoming weights are discarded), so its
+    start never depends on what ran before in the process. ``classifier`` is not modified.
     ``cfg``: ``steps, batch_size, lr, lr_boundaries`` (steps), ``eval_every`` (steps between
     validations; the last evaluation is at the final step), ``luring_coefficient`` (λ),
-    ``classifier_training`` (reproduce the original's M in training mode; default False),
+    ``classifier_training`` (reproduce the original's M in training mode, see
+    :class:`ComponentTrainer`; default False = M in inference mode, spec §4 #11),
     ``restarts`` (default 3): when the first evaluation shows P collapsed (see
     :class:`CollapseGuard`), P is re-initialised with seed + attempt and training starts over --
     a departure from the original code, which trained one random P whatever happened;
     ``identity_warmup_steps`` (default 0): steps of :func:`identity_warmup` before the objective
     (another departure, used by the quick MNIST profile; 0 = the original's random start).
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
+    name = f"{objective} P"
     train_logits = classifier_logits(classifier, data.x_train)
     val = tf.data.Dataset.from_tensor_slices(
         (data.x_val, classifier_logits(classifier, data.x_val), data.y_val)).batch(500)
@@ -278,32 +436,37 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     restarts = int(cfg.get("restarts", 3))
     warmup = int(cfg.get("identity_warmup_steps", 0))
     for attempt in range(restarts + 1):
-        keras.utils.set_random_seed(seed + attempt)
         if attempt:
             print(f"{objective}: P collapsed to a constant image (validation agreement did not rise); "
                   f"restart {attempt}/{restarts} with a new initialisation", flush=True)
-            component.set_weights(keras.models.clone_model(component).get_weights())
+        with reproducible(seed + attempt, deterministic):
+            reinitialise(component)
         if warmup:
-            identity_warmup(component, data.x_train, warmup, cfg["batch_size"], seed + attempt)
-        trainer = ComponentTrainer(
-            component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
-            cfg.get("classifier_training", False),
-        )
-        trainer.compile(optimizer=keras.optimizers.Adam(
-            learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8))
-        initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
-        keep = KeepBestWeights(component, "val_agreement", initial=initial)
-        guard = CollapseGuard(initial) if attempt < restarts else None
-        trainer.fit(
-            _train_dataset(data.x_train, train_logits, cfg["batch_size"], augment, seed + attempt),
-            steps_per_epoch=every,
-            epochs=math.ceil(int(cfg["steps"]) / every),
-            validation_data=val,
-            callbacks=[keep] + ([guard] if guard else []),
-            verbose=_verbose(),
-        )
+            identity_warmup(component, data.x_train, warmup, cfg["batch_size"], seed + attempt,
+                            name=name, section=objective, deterministic=deterministic)
+        with reproducible(seed + attempt, deterministic):
+            trainer = ComponentTrainer(
+                component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
+                cfg.get("classifier_training", False),
+            )
+            trainer.compile(optimizer=keras.optimizers.Adam(
+                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8))
+            initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
+            keep = KeepBestWeights(component, "val_agreement", initial=initial)
+            guard = CollapseGuard(initial) if attempt < restarts else None
+            finite = NonFiniteGuard(name, objective)
+            trainer.fit(
+                _train_dataset(data.x_train, train_logits, cfg["batch_size"], augment, seed + attempt),
+                steps_per_epoch=every,
+                epochs=math.ceil(int(cfg["steps"]) / every),
+                validation_data=val,
+                callbacks=[finite, keep] + ([guard] if guard else []),
+                verbose=_verbose(),
+            )
+        finite.check()
         if guard is None or not guard.collapsed:
             break
+    check_trained_weights(component, name, objective)
     if keep.best_weights is None:
         print(f"warning: {objective} training never beat the random component's validation agreement "
               f"({initial:.3f}); P likely collapsed to a constant image: try a lower lr or another --seed",

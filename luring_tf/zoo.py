@@ -3,6 +3,14 @@
 Model files live in ``models_dir`` (see :mod:`luring_tf.models_io`); an existing file is reused
 unless ``retrain`` is set. Training summaries go to ``models_dir/training.json``.
 Retraining M invalidates the components trained against it, so ``retrain`` retrains all.
+
+Each trained model is checked right after training, and the check is stored in its
+``training.json`` summary (its test accuracy is measured for that, never used for selection):
+M more than :data:`PAPER_GAP` under the paper's Table 8 test accuracy prints a warning
+(``below_paper: true``); a T at chance level prints a warning (``at_chance: true``).
+Every model is built and trained from ``config["seed"]`` alone (``deterministic``: TF op
+determinism during training, see :func:`luring_tf.training.reproducible`), whatever was trained
+or loaded before it in the process.
 """
 
 from __future__ import annotations
@@ -10,10 +18,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
+
 import architectures
-from luring_tf import files, training
+from luring_tf import files, metrics, training
 from luring_tf.errors import UserError
 from luring_tf.models_io import compose, load_model, model_paths, save_model
+from luring_tf.paper_values import TABLE_8
+
+PAPER_GAP = 0.02  # warn when a trained M's test accuracy is more than this under the paper's
 
 ALL_APPROACHES = ("stack", "auto", "ce", "luring")
 
@@ -43,6 +56,35 @@ def _record(models_dir: Path, name: str, summary: dict) -> None:
     files.write_json(path, record)
 
 
+def _test_accuracy(model, data) -> tuple[float, int]:
+    """Test accuracy of a softmax (or logits) model and its number of classes."""
+    scores = model.predict(data.x_test, batch_size=500, verbose=0)
+    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(data.y_test))), int(scores.shape[-1])
+
+
+def check_classifier(model, data, dataset: str) -> dict:
+    """M's test accuracy against the paper's (Table 8): a warning when more than ``PAPER_GAP`` under it."""
+    accuracy, _ = _test_accuracy(model, data)
+    paper = TABLE_8.get(dataset, {}).get("M", (None, None))[0]
+    below = paper is not None and accuracy < paper - PAPER_GAP
+    if below:
+        _log(f"WARNING: M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
+             f"paper's {paper:.3f}: every number measured against this M shifts; train it longer "
+             "(--set train.base.epochs=...) or on more data, then --retrain")
+    return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": bool(below)}
+
+
+def check_protected(approach: str, model, data) -> dict:
+    """T's test accuracy: a warning when it is at chance level (``metrics.at_chance_level``)."""
+    accuracy, classes = _test_accuracy(model, data)
+    at_chance = metrics.at_chance_level(accuracy, classes)
+    if at_chance:
+        _log(f"WARNING: {approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
+             f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer "
+             f"(--set train.{approach}...) or with another --seed, then --retrain")
+    return {"test_accuracy": round(accuracy, 4), "at_chance": bool(at_chance)}
+
+
 def obtain_classifier(data, config: dict, models_dir, retrain: bool = False):
     """Base classifier M: loaded from ``M.h5`` or trained with labels (Appendix A) and saved."""
     models_dir = Path(models_dir)
@@ -56,10 +98,11 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False):
     model, summary = training.train_classifier(
         lambda: architectures.build_classifier(dataset), data, config["train"]["base"],
         augment=training.augmentation(config["train"]["base"].get("augment"), data.x_train.shape[1]),
-        seed=config["seed"],
+        seed=config["seed"], name="M", section="base", deterministic=config.get("deterministic", True),
     )
+    seconds = round(time.time() - start, 1)
     save_model(model, path, overwrite=True)
-    _record(models_dir, "M", dict(summary, seconds=round(time.time() - start, 1)))
+    _record(models_dir, "M", dict(summary, seconds=seconds, **check_classifier(model, data, dataset)))
     return model
 
 
@@ -71,27 +114,32 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
         _log(f"loading {approach} T from {paths['T']}")
         return load_model(paths["T"])
     dataset, cfg, seed = config["dataset"], config["train"][approach], config["seed"]
+    deterministic = config.get("deterministic", True)
     augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
     _log(f"training {approach} on {len(data.x_train)} {dataset} images")
     start = time.time()
     if approach == "stack":
-        def build():
+        def build():  # called by train_classifier after seeding
             return compose(
                 architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0)),
                 architectures.build_classifier(dataset, name="M_stack"),
             )
-        protected, summary = training.train_classifier(build, data, cfg, augment=augment, seed=seed)
+        protected, summary = training.train_classifier(build, data, cfg, augment=augment, seed=seed, name="stack T",
+                                                       section="stack", deterministic=deterministic)
         component = protected.layers[0]
     else:
-        component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
+        with training.reproducible(seed, deterministic):  # P's initial weights depend on the seed only
+            component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
         if approach == "auto":
-            summary = training.train_autoencoder(component, data, cfg, seed=seed)
+            summary = training.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic)
         else:
-            summary = training.train_component(component, classifier, data, cfg, approach, augment, seed)
+            summary = training.train_component(component, classifier, data, cfg, approach, augment, seed,
+                                               deterministic=deterministic)
         protected = compose(component, classifier)
+    seconds = round(time.time() - start, 1)
     save_model(component, paths["P"], overwrite=True)
     save_model(protected, paths["T"], overwrite=True)
-    _record(models_dir, approach, dict(summary, seconds=round(time.time() - start, 1)))
+    _record(models_dir, approach, dict(summary, seconds=seconds, **check_protected(approach, protected, data)))
     return protected
 
 
