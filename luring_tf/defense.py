@@ -15,6 +15,20 @@ with its denominator. One cell = (approach, attack, eps, parameters): its advers
 written to ``<out>/adversarial/<approach>/<cell>.npz`` first, then its JSON to
 ``<out>/cells/<approach>/<cell>.json`` -- the JSON is the commit point, a cell whose JSON exists
 is finished and is never recomputed unless ``force``.
+
+A cell's name hashes everything it depends on, the models included: the weights digests
+(:func:`luring_tf.fingerprint.weights_digest`) of M and of the approach's T, so retrained models
+give other file names and a cell computed on older models is never read as current (it stays on
+disk, unused). Both files also record the digests; a stored cell whose digests differ from the
+models in hand, or whose adversarial set is missing, is recomputed with a log line (not refused:
+the files are keyed, so nothing current is overwritten). A truncated cell file is a one-line error
+naming it; ``force`` recomputes it.
+
+MIM-W (spec §3.4, paper App. F and §4.3): the paper reports, per (approach, ε), the lowest AC_M
+and the lowest DAC over the MIM / DIM / MIM-TI / DIM-TI runs, each minimum with the attack and
+parameters that reached it (:func:`worst_per_metric`); AC_M∘P is reported alongside, not
+minimised (footnote 2) -- here, the AC_M∘P of the run with the lowest AC_M. The paper picked the
+runs by hand from printed logs; the port computes the minima.
 """
 
 from __future__ import annotations
@@ -30,6 +44,7 @@ import numpy as np
 from luring_tf import files, metrics
 from luring_tf.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
+from luring_tf.fingerprint import weights_digest
 
 ATTACKS = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
 GRIDS = {"dim": "p", "mim_ti": "kernel_size", "dim_ti": "kernel_size"}  # parameter searched, if a list
@@ -111,42 +126,119 @@ def cell_name(attack: str, eps: float, params: dict, context: dict | None = None
     return f"{attack}_eps{eps:g}_{readable}-{digest}"
 
 
-def select_worst(records: list[dict]) -> dict:
-    """MIM-W rule: the record with the lowest AC_M, ties broken by the lowest DAC."""
+MINIMISED = ("AC_M", "DAC")  # the metrics MIM-W minimises; AC_M∘P is reported alongside
+
+
+def _metric(record: dict, key: str) -> float:
+    value = record[key]["value"]
+    return np.inf if value is None else value
+
+
+def worst_per_metric(records: list[dict]) -> dict[str, dict]:
+    """MIM-W rule: for AC_M and for DAC separately, the run with the lowest value of that metric.
+
+    Returns ``{"AC_M": record, "DAC": record}`` -- possibly two different runs (e.g. the lowest
+    AC_M under DIM p=1.0 and the lowest DAC under DIM-TI k=5). Ties on a metric go to the lower
+    other metric, then to the first run in grid order. Undefined values (None) never win.
+    """
     if not records:
         raise ValueError("no records to select from")
+    out = {}
+    for key in MINIMISED:
+        other = "DAC" if key == "AC_M" else "AC_M"
+        out[key] = min(records, key=lambda r: (_metric(r, key), _metric(r, other)))
+    return out
 
-    def key(record):
-        ac_m, dac = record["AC_M"]["value"], record["DAC"]["value"]
-        return (np.inf if ac_m is None else ac_m, np.inf if dac is None else dac)
 
-    return min(records, key=key)
+def run_summary(record: dict) -> dict:
+    """The attack, parameters and the three rates of one run (an arg-min beside a minimum)."""
+    return {"attack": record["attack"], "params": record["params"],
+            **{key: record[key] for key in ("AC_MoP", "AC_M", "DAC")}}
+
+
+def grid_argmin(records: list[dict]) -> dict[str, dict]:
+    """Tables 11-13 layout: per gridded member attack, the grid value at its lowest AC_M and at its lowest DAC.
+
+    ``{"mim_ti": {"grid": "kernel_size", "AC_M": 5, "DAC": 10, "runs": 2}, ...}`` for every member
+    whose runs differ in their grid parameter (dim: p; mim_ti / dim_ti: kernel_size).
+    """
+    out = {}
+    for attack, key in GRIDS.items():
+        mine = [r for r in records if r["attack"] == attack and key in r["params"]]
+        if len(mine) > 1:
+            best = worst_per_metric(mine)
+            out[attack] = {"grid": key, "runs": len(mine),
+                           **{metric: best[metric]["params"][key] for metric in MINIMISED}}
+    return out
+
+
+def table_row(approach: str, eps: float, records: list[dict], attack: str) -> dict:
+    """One row of the defense table from the runs of one (approach, ε).
+
+    One run: its three rates. Several runs (MIM-W, or a grid such as dim's p list): the lowest
+    AC_M and the lowest DAC over the runs, each with its arg-min run in ``argmin``; AC_M∘P is
+    the one of the AC_M arg-min run. ``winner`` repeats ``argmin["AC_M"]`` for readers of the
+    earlier single-winner record.
+    """
+    if len(records) == 1 and attack != "mim-w":
+        best = records[0]
+        return {"approach": approach, "eps": eps, "n": best["n"],
+                "AC_MoP": best["AC_MoP"], "AC_M": best["AC_M"], "DAC": best["DAC"]}
+    worst = worst_per_metric(records)
+    argmin = {key: run_summary(worst[key]) for key in MINIMISED}
+    return {"approach": approach, "eps": eps, "n": worst["AC_M"]["n"], "runs": len(records),
+            "AC_MoP": worst["AC_M"]["AC_MoP"], "AC_M": worst["AC_M"]["AC_M"], "DAC": worst["DAC"]["DAC"],
+            "argmin": argmin, "grid_argmin": grid_argmin(records),
+            "winner": {"attack": argmin["AC_M"]["attack"], "params": argmin["AC_M"]["params"]}}
 
 
 def _log(message: str) -> None:
     print(f"[luring-tf] {message}", flush=True)
 
 
+def _stale(json_path: Path, npz_path: Path, record: dict, identity: dict) -> str | None:
+    """Why a stored cell cannot be reused for ``identity`` (the models' digests), or None."""
+    if record.get("models") != identity:
+        return f"{json_path} was computed on other models ({record.get('models')}, now {identity})"
+    if not npz_path.is_file():
+        return f"its adversarial set {npz_path} is missing"
+    stored = files.read_npz(npz_path)  # a truncated set: one-line error, --force recomputes it
+    if "models" not in stored or json.loads(str(stored["models"])) != identity:
+        return f"its adversarial set {npz_path} belongs to other models"
+    return None
+
+
 def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float, x, y, index,
              out_dir: Path, name: str, meta: dict, batch_size: int, seed: int,
-             force: bool = False, verbose: bool = True) -> dict:
-    """Compute (or read back) one cell; npz first, JSON last (the commit point)."""
+             force: bool = False, verbose: bool = True, identity: dict | None = None) -> dict:
+    """Compute (or read back) one cell; npz first, JSON last (the commit point).
+
+    ``identity``: the weights digests ``{"M": ..., "T": ...}`` of the models the cell is for
+    (computed here when not given); a stored cell of other models is recomputed, never reused.
+    """
     json_path = out_dir / "cells" / approach / f"{name}.json"
     npz_path = out_dir / "adversarial" / approach / f"{name}.npz"
+    if identity is None:
+        identity = {"M": weights_digest(models["M"]), "T": weights_digest(models[approach])}
     if json_path.exists() and not force:
-        return dict(files.read_json(json_path), reused=True)
+        stored = files.read_json(json_path)  # a truncated cell: one-line error, --force recomputes it
+        why = _stale(json_path, npz_path, stored, identity)
+        if why is None:
+            return dict(stored, reused=True)
+        _log(f"recomputing {attack} eps={eps:g} on {approach}: {why}")
     start = time.time()
     x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose)
     t_adv = predict_labels(models[approach], x_adv)
     m_adv = predict_labels(models["M"], x_adv)
     files.write_npz(npz_path, x_adv=x_adv.astype(np.float32), index=np.asarray(index, dtype=np.int64),
                     y=np.asarray(y, dtype=np.int64), m_pred=m_adv, t_pred=t_adv, eps=np.float32(eps),
-                    params=np.array(json.dumps(params, sort_keys=True)))
+                    params=np.array(json.dumps(params, sort_keys=True)),
+                    models=np.array(json.dumps(identity, sort_keys=True)))
     rates = evaluate_cell(y, t_adv, m_adv)
     record = {**meta, "approach": approach, "attack": attack, "eps": eps, "params": params,
               "n": int(len(y)), **{k: r.as_dict() for k, r in rates.items()},
               "seconds": round(time.time() - start, 2), "queries": info["queries"],
-              "iterations": info["iterations"], "adversarial_set": str(npz_path)}
+              "iterations": info["iterations"], "models": identity, "adversarial_set": str(npz_path)}
     files.write_json(json_path, record)
     if verbose:
         _log(f"{attack} {params} eps={eps:g} on {approach}: AC_M∘P {rates['AC_MoP']}, AC_M {rates['AC_M']}, "
@@ -158,8 +250,10 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
                 verbose: bool = True) -> dict:
     """Evaluate every approach of ``models`` (``{"M": M, approach: T}``) under ``attack``.
 
-    Returns ``{"attack", "n", "cells": [...], "table": [one row per (eps, approach)]}``; for
-    ``mim-w`` each table row is the worst run (lowest AC_M, ties lowest DAC) with its winner.
+    Returns ``{"attack", "n", "models", "cells": [...], "table": [one row per (eps, approach)]}``;
+    for ``mim-w`` (and any grid of runs) each table row holds the lowest AC_M and the lowest DAC
+    over the runs with their arg-min runs (:func:`table_row`). ``models``: the weights digests the
+    cells are keyed by.
     """
     section = config["defense"]
     runs = expand_configs(attack, section)
@@ -169,29 +263,25 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
     x, y = data.x_test[index], data.y_test[index]
     _log(f"evaluation set: {len(index)} test images correct for M and {', '.join(approaches)} "
          f"(the denominator of every rate)")
-    # the cell names hash the evaluation set itself: another set (other approaches, n, seed, models)
-    # gives other files instead of silently reusing cells computed on different images
+    digests = {name: weights_digest(model) for name, model in models.items()}
+    # the cell names hash the evaluation set itself and the models' weights: another set (other
+    # approaches, n, seed) or retrained models give other files instead of silently reusing cells
+    # computed on different images or models
     context = {"dataset": config["dataset"], "batch_size": section["batch_size"],
                "index": hashlib.sha1(np.asarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]}
     meta = {"dataset": config["dataset"]}
     cells, table = [], []
     for eps in section["eps"]:
         for approach in approaches:
+            identity = {"M": digests["M"], "T": digests[approach]}
             records = []
             for member, params in runs:
-                name = cell_name(member, eps, params, context)
+                name = cell_name(member, eps, params, dict(context, models=identity))
                 records.append(run_cell(models, approach, member, params, eps, x, y, index, out_dir, name,
-                                        meta, section["batch_size"], config["seed"], force, verbose))
+                                        meta, section["batch_size"], config["seed"], force, verbose, identity))
             cells.extend(records)
-            best = select_worst(records) if attack == "mim-w" else records[0]
-            row = {"approach": approach, "eps": eps, "n": best["n"],
-                   "AC_MoP": best["AC_MoP"], "AC_M": best["AC_M"], "DAC": best["DAC"]}
-            if attack == "mim-w" or len(records) > 1:
-                if attack != "mim-w":  # a plain grid (e.g. dim's p list): report the worst run too
-                    best = select_worst(records)
-                    row.update(AC_MoP=best["AC_MoP"], AC_M=best["AC_M"], DAC=best["DAC"])
-                row["winner"] = {"attack": best["attack"], "params": best["params"]}
-            table.append(row)
+            table.append(table_row(approach, eps, records, attack))
     reused = sum(1 for c in cells if c.get("reused"))
     _log(f"{len(cells)} cells: {len(cells) - reused} computed, {reused} reused from {out_dir / 'cells'}")
-    return {"attack": attack, "n": int(len(index)), "index": index.tolist(), "cells": cells, "table": table}
+    return {"attack": attack, "n": int(len(index)), "index": index.tolist(), "models": digests,
+            "cells": cells, "table": table}

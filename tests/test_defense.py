@@ -4,8 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from luring_tf.defense import (DetectionResult, cell_name, detect, evaluate_cell, expand_configs, select_worst,
-                               transfer_predict)
+from luring_tf.defense import (DetectionResult, cell_name, detect, evaluate_cell, expand_configs, grid_argmin,
+                               table_row, transfer_predict, worst_per_metric)
 from luring_tf.defense_report import defense_markdown, paper_value
 from luring_tf.errors import UserError
 from luring_tf.models_io import compose
@@ -40,15 +40,40 @@ def test_cell_names_differ_per_parameters_and_settings():
     assert cell_name("spsa", 0.2, {"nb_iter": 3}).startswith("spsa_eps0.2_default-")
 
 
-def _rec(name, ac_m, dac):
-    return {"attack": name, "params": {}, "AC_M": {"value": ac_m}, "DAC": {"value": dac}}
+def _rate(value, n=10):
+    return {"value": value, "numerator": None if value is None else round(value * n), "denominator": n}
 
 
-def test_mim_w_rule_lowest_ac_m_then_lowest_dac():
-    records = [_rec("mim", 0.5, 0.6), _rec("dim", 0.3, 0.9), _rec("mim_ti", 0.3, 0.4), _rec("dim_ti", 0.7, 0.1)]
-    assert select_worst(records)["attack"] == "mim_ti"
-    assert select_worst([_rec("a", None, None), _rec("b", 0.9, 1.0)])["attack"] == "b"
-    assert select_worst([_rec("a", 0.2, 0.3), _rec("b", 0.2, 0.3)])["attack"] == "a"  # full tie: first run
+def _rec(name, ac_m, dac, ac_mop=0.0, **params):
+    return {"attack": name, "params": params, "n": 10, "AC_MoP": _rate(ac_mop), "AC_M": _rate(ac_m),
+            "DAC": _rate(dac)}
+
+
+def test_mim_w_takes_the_minimum_of_each_metric_with_its_own_run():
+    # The lowest AC_M (mim_ti) and the lowest DAC (dim_ti) come from different runs: the paper's
+    # per-metric minima report 0.3 and 0.1; the one-run rule (lowest AC_M) would report DAC 0.4.
+    records = [_rec("mim", 0.5, 0.6), _rec("dim", 0.3, 0.9, p=1.0), _rec("mim_ti", 0.3, 0.4, 0.2, kernel_size=5),
+               _rec("dim_ti", 0.7, 0.1, 0.1, kernel_size=10)]
+    worst = worst_per_metric(records)
+    assert worst["AC_M"]["attack"] == "mim_ti"  # AC_M tie with dim: the lower DAC wins
+    assert worst["DAC"]["attack"] == "dim_ti"
+    row = table_row("luring", 0.3, records, "mim-w")
+    assert row["AC_M"]["value"] == 0.3 and row["DAC"]["value"] == 0.1
+    assert row["AC_MoP"]["value"] == 0.2  # alongside: the lowest-AC_M run's, not minimised (0.0 / 0.1 elsewhere)
+    assert row["argmin"]["AC_M"]["params"] == {"kernel_size": 5}
+    assert row["argmin"]["DAC"]["attack"] == "dim_ti" and row["argmin"]["DAC"]["AC_M"]["value"] == 0.7
+    assert row["runs"] == 4 and row["n"] == 10
+    assert worst_per_metric([_rec("a", None, None), _rec("b", 0.9, 1.0)])["AC_M"]["attack"] == "b"
+    assert worst_per_metric([_rec("a", 0.2, 0.3), _rec("b", 0.2, 0.3)])["DAC"]["attack"] == "a"  # full tie: first
+    single = table_row("stack", 0.3, [_rec("spsa", 0.4, 0.5)], "spsa")
+    assert "argmin" not in single and single["DAC"]["value"] == 0.5
+
+
+def test_grid_argmin_names_the_grid_value_per_metric():
+    records = [_rec("mim", 0.1, 0.1), _rec("mim_ti", 0.4, 0.2, kernel_size=5), _rec("mim_ti", 0.3, 0.5, kernel_size=10),
+               _rec("dim_ti", 0.2, 0.2, kernel_size=5)]
+    grids = grid_argmin(records)
+    assert grids == {"mim_ti": {"grid": "kernel_size", "runs": 2, "AC_M": 10, "DAC": 5}}  # one dim_ti run: no grid
 
 
 def test_evaluate_cell_counts_and_denominators():
@@ -87,13 +112,15 @@ def test_detect_and_transfer_predict_on_tiny_models():
     assert not same.flagged.any()
 
 
-def test_markdown_has_paper_column_denominator_and_winner():
-    rate = {"value": 0.5, "numerator": 5, "denominator": 10}
+def test_markdown_has_paper_column_denominator_and_both_argmins():
+    records = [_rec("dim", 0.5, 0.6, p=1.0), _rec("dim_ti", 0.6, 0.2, kernel_size=5),
+               _rec("dim_ti", 0.7, 0.3, kernel_size=10)]
     record = {"dataset": "mnist", "attack": "mim-w", "profile": "quick", "n": 10,
-              "table": [{"approach": "luring", "eps": 0.3, "n": 10, "AC_MoP": rate, "AC_M": rate, "DAC": rate,
-                         "winner": {"attack": "dim", "params": {"p": 1.0, "nb_iter": 2}}}]}
+              "table": [table_row("luring", 0.3, records, "mim-w")]}
     text = defense_markdown(record)
-    assert "0.50 / 0.13" in text and "0.50 / 0.69" in text and "0.50 / 0.75" in text
-    assert "Table 14" in text and "n = 10" in text and "dim p=1.0" in text
+    assert "0.00 / 0.13" in text and "0.50 / 0.69" in text and "0.20 / 0.75" in text
+    assert "Table 14" in text and "n = 10" in text
+    assert "| dim p=1.0 | dim_ti kernel_size=5 |" in text  # lowest AC_M by DIM, lowest DAC by DIM-TI
+    assert "Tables 11–13" in text and "| dim_ti | luring | 5×5 |" in text
     assert paper_value("mnist", "spsa", 0.2, "stack") == (None, 0.96, 0.97)
     assert paper_value("mnist", "spsa", 0.25, "stack") is None
