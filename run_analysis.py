@@ -1,17 +1,18 @@
 #!/usr/bin/env python
-"""Analyse the luring effect (paper Section 3.3, Appendices D.2-D.3): Table 9, Fig. 3, Fig. 4, Table 10.
+"""Analyse the luring effect (paper Section 3.3, Appendices D.2-D.3): Table 9, Fig. 3 right, Fig. 4, Table 10.
 
     python run_analysis.py --dataset mnist                  # quick CPU profile, after run_characterization.py
     python run_analysis.py --dataset svhn --profile paper --data-dir DIR
     python run_analysis.py --dataset mnist --render-only    # re-render from the stored results
 
 Loads M and T = M∘P of every approach trained by run_characterization.py, draws the evaluation
-set (test images correct for every model), runs CW-L2 against M and every M∘P (Table 9, l0 box
-plots), the saliency maps of M's loss and of P (Fig. 3 right), the logits-variation analysis of
-Equation 5 (Table 10) and MIM at the largest ε of the characterization against Luring's M∘P
-(Fig. 4). Writes results/<dataset>/analysis/analysis.{json,npz,md}, fig3_l0.png,
-fig3_saliency.png and fig4_adversarial.png. A stored result of the same configuration is only
-re-rendered (pass --force to recompute).
+set (test images correct for every model), runs CW-L2 against M and every M∘P (Table 9; its l0
+box plots are a statistic of their own, Fig. 3's l0 is run_characterization.py's), the saliency
+maps of M's loss and of P (Fig. 3 right), the logits-variation analysis of Equation 5 (Table 10)
+and MIM at the largest ε of the characterization against Luring's M∘P (Fig. 4). Writes
+results/<dataset>/analysis/analysis.{json,npz,md}, cwl2_l0.png, fig3_saliency.png and
+fig4_adversarial.png. A stored result of the same configuration and models is only re-rendered
+(pass --force to recompute); after --retrain it is recomputed.
 """
 
 from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, run
@@ -59,15 +60,6 @@ def main(argv=None):
     config = session.resolve_config(args, "analysis")
     approaches = zoo.check_approaches(args.dataset, args.approaches)
     models_dir = session.models_dir(args)
-    fingerprint = {"config": config, "approaches": list(approaches), "models_dir": str(models_dir),
-                   "n_images": args.n_images}
-    if stored.is_file() and (out_dir / "analysis.npz").is_file() and not args.force:
-        previous = files.read_json(stored)
-        if previous.get("fingerprint") == fingerprint:
-            print(f"[luring-tf] {stored} holds this configuration's results: re-rendering (--force recomputes)")
-            return _render(out_dir, previous)
-        raise UserError(f"{out_dir} holds analysis results of another configuration: "
-                        "pass --out elsewhere, or --force to replace them")
 
     from luring_tf.models_io import load_model, model_paths
 
@@ -79,13 +71,37 @@ def main(argv=None):
     if missing:
         raise UserError(f"model file{'s' if len(missing) > 1 else ''} {', '.join(missing)} not found: {fix}")
 
-    data = session.load_data(config, args.data_dir)
-    print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
     models = {"M": load_model(needed[0])}
     components = {}
     for approach, path in zip(approaches, needed[1:]):
         models[approach] = load_model(path)
         components[approach] = models[approach].layers[0]
+
+    # Stored results are keyed by the configuration and by the models' weights digests: after a
+    # --retrain the same configuration is recomputed (never re-rendered from the old models' results);
+    # another configuration is refused without --force. A truncated analysis.json / .npz is a
+    # one-line error naming it; --force recomputes it (neither file is read then).
+    from luring_tf.analysis import model_digests
+
+    # the models are identified by their weights, not by their folder (models_dir is recorded beside)
+    fingerprint = {"config": config, "approaches": list(approaches), "n_images": args.n_images,
+                   "models": model_digests(models)}
+    if stored.is_file() and not args.force:
+        previous_record = files.read_json(stored)
+        previous = previous_record.get("fingerprint") or {}
+        if any(previous.get(key) != fingerprint[key] for key in ("config", "approaches", "n_images")):
+            raise UserError(f"{out_dir} holds analysis results of another configuration: "
+                            "pass --out elsewhere, or --force to replace them")
+        if previous.get("models") != fingerprint["models"]:
+            print(f"[luring-tf] {stored} was computed on other models (retrained since): recomputing it", flush=True)
+        elif not (out_dir / "analysis.npz").is_file():
+            print(f"[luring-tf] {out_dir / 'analysis.npz'} is missing: recomputing the analysis", flush=True)
+        else:
+            print(f"[luring-tf] {stored} holds this configuration's results: re-rendering (--force recomputes)")
+            return _render(out_dir, previous_record)
+
+    data = session.load_data(config, args.data_dir)
+    print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
 
     import time
 

@@ -1,8 +1,10 @@
 """Analyses of the luring effect (paper Section 3.3, Appendices D.2-D.3): pure functions.
 
 * :func:`distortion_statistics` -- mean l2, l-inf and l0 of an adversarial set over its successful
-  examples (Table 9, Fig. 3 left/middle). l0 is the spec's per-component count (exact non-zero
-  count of ``x_adv - x``); ``l0_pixels`` counts pixels with any changed channel.
+  examples (Table 9). l0 is the spec's per-component count (exact non-zero count of
+  ``x_adv - x``); ``l0_pixels`` counts pixels with any changed channel. Figure 3 (left/middle)
+  takes l0 from the characterization attacks (spec §6; :mod:`luring_tf.characterization`, drawn
+  by :mod:`luring_tf.reporting`); :func:`analyze` reports CW-L2's l0 as a separate statistic.
 * :func:`saliency_component` -- ∇ₓ Σ_d P(x)_d, the "mapping gradient" of Fig. 3 right;
   :func:`saliency_loss` -- ∇ₓ CE(M(x), y).
 * :func:`logit_jacobian`, :func:`omega`, :func:`table10` -- Equation 5: Ω_c(x) = #{d : ∂h^M_c/∂x_d ·
@@ -145,21 +147,33 @@ def _log(message: str) -> None:
     print(f"[luring-tf] {message}", flush=True)
 
 
-def _quartiles(values: np.ndarray) -> dict:
+def summary(values) -> dict:
+    """``n``, mean, median, quartiles, min and max of ``values`` (None when empty): a box plot's statistics."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
     if len(values) == 0:
-        return {"n": 0, "mean": None, "median": None, "q1": None, "q3": None}
+        return {"n": 0, "mean": None, "median": None, "q1": None, "q3": None, "min": None, "max": None}
     q1, median, q3 = np.percentile(values, [25, 50, 75])
     return {"n": int(len(values)), "mean": float(values.mean()), "median": float(median),
-            "q1": float(q1), "q3": float(q3)}
+            "q1": float(q1), "q3": float(q3), "min": float(values.min()), "max": float(values.max())}
+
+
+def model_digests(models: dict) -> dict[str, str]:
+    """Weights digest of every model (:func:`luring_tf.fingerprint.weights_digest`): what results are keyed by."""
+    from luring_tf.fingerprint import weights_digest
+
+    return {name: weights_digest(model) for name, model in models.items()}
 
 
 def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config: dict,
             verbose: bool = True, n_images: int = 5) -> tuple[dict, dict]:
-    """CW-L2 on M and every M∘P (Table 9, Fig. 3 l0), saliency (Fig. 3 right), Ω (Table 10), MIM pairs (Fig. 4).
+    """CW-L2 on M and every M∘P (Table 9, and its l0 as a statistic of its own), saliency (Fig. 3 right),
+    Ω (Table 10), MIM pairs (Fig. 4).
 
     ``models``: "M" and approach -> softmax Keras model (T = M∘P); ``components``: approach -> P.
-    ``x, y``: the evaluation set (correct for every model). Returns a JSON-ready record and the arrays
-    the figures need (stored as .npz by the caller).
+    ``x, y``: the evaluation set (correct for every model). Returns a JSON-ready record (with the
+    weights digests of the models under ``models``) and the arrays the figures need (stored as .npz
+    by the caller). The CW-L2 l0 is not the paper's Figure 3 (spec §6: that comes from the
+    characterization attacks, see :mod:`luring_tf.characterization`).
     """
     import time
 
@@ -172,9 +186,11 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
     batch = int(section["batch_size"])
     approaches = [name for name in models if name != "M"]
     logits = {name: logits_view(model) for name, model in models.items()}
-    record, arrays = {"n_examples": int(len(x)), "timings_s": {}}, {"y": y.astype(np.int64)}
+    record, arrays = ({"n_examples": int(len(x)), "models": model_digests(models), "timings_s": {}},
+                      {"y": y.astype(np.int64)})
 
-    # Table 9 and Fig. 3 left/middle: CW-L2 (Appendix D.2) on M and every M∘P.
+    # Table 9: CW-L2 (Appendix D.2) on M and every M∘P; its l0 is kept as a labelled statistic
+    # (Figure 3's l0 is the characterization attacks', spec §6).
     table9, l0 = {}, {}
     function = attacks.get("cwl2")
     for name in ["M", *approaches]:
@@ -189,8 +205,8 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
         success = pred != y
         table9[name] = distortion_statistics(x, x_adv, success)
         per = per_example_distortions(x, x_adv)
-        l0[name] = _quartiles(per["l0"][success].astype(np.float64))
-        l0[name]["visible"] = _quartiles(per["l0_visible"][success].astype(np.float64))
+        l0[name] = summary(per["l0"][success])
+        l0[name]["visible"] = summary(per["l0_visible"][success])
         arrays[f"cw_success_{name}"] = success
         for key in ("l2", "linf", "l0", "l0_pixels", "l0_visible"):
             arrays[f"cw_{key}_{name}"] = per[key]
@@ -199,7 +215,9 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
             s9 = table9[name]
             _log(f"cwl2 on {name}: {s9['n']}/{s9['n_total']} successful, mean l2 {s9['mean_l2']}, "
                  f"l-inf {s9['mean_linf']}, l0 {s9['mean_l0']} ({time.time() - start:.1f}s)")
-    record["cwl2"] = {"params": cw, "table9": table9, "l0": l0}
+    record["cwl2"] = {"params": cw, "table9": table9, "l0": l0,
+                      "l0_note": "CW-L2 l0 (Appendix D.2 statistic); the paper's Figure 3 l0 is the characterization "
+                                 "attacks' (characterization.md / figure3_l0.png)"}
     means = {a: l0[a]["mean"] for a in approaches if l0[a]["mean"] is not None}
     record["cwl2"]["luring_l0_highest"] = (bool(means.get("luring") == max(means.values()))
                                          if "luring" in means else None)

@@ -1,6 +1,9 @@
-"""Rendering of the analysis record (run_analysis.py): markdown tables and Fig. 3 / Fig. 4 PNGs.
+"""Rendering of the analysis record (run_analysis.py): markdown tables, CW-L2 l0, Fig. 3 right and Fig. 4 PNGs.
 
-Reads only ``analysis.json`` and ``analysis.npz`` (never recomputes), so results can be re-rendered.
+Reads only ``analysis.json`` and ``analysis.npz`` (never recomputes), so results can be re-rendered;
+a truncated ``analysis.npz`` is a one-line error naming it (``--force`` recomputes it). Figure 3's
+l0 panels are the characterization's (``figure3_l0.png`` beside ``characterization.md``, spec §6);
+here CW-L2's l0 is a separate statistic (``cwl2_l0.png``).
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ def analysis_markdown(record: dict) -> str:
         lines.append(f"| {NAMES.get(name, name)} | {s['n']}/{s['n_total']} | {_f(s['mean_l2'])} | {_paper(p[0])} | "
                      f"{_f(s['mean_linf'])} | {_paper(p[1])} | {_f(s['mean_l0'], 1)} | {_f(s['mean_l0_pixels'], 1)} | "
                      f"{_f(s.get('mean_l0_visible'), 1)} |")
-    lines += ["", "## Fig. 3 left/middle — l0 of the successful CW-L2 examples", "",
-              "Exact count of changed components (the spec's l0), and in brackets the count of components changed by "
-              "more than half a grey level (CW-L2 works in tanh space, so the exact count includes float round-off).",
+    lines += ["", "## CW-L2 l0 (a statistic of Appendix D.2's attack, not Fig. 3)", "",
+              "l0 of the successful CW-L2 examples. The paper's Fig. 3 (left/middle) takes l0 from the "
+              "characterization attacks (MIM shown; spec §6): see characterization.md and figure3_l0.png of "
+              "run_characterization.py. Exact count of changed components (the spec's l0), and in brackets the count "
+              "of components changed by more than half a grey level (CW-L2 works in tanh space, so the exact count "
+              "includes float round-off).",
               "", "| Model attacked | n | mean | median | q1 | q3 |", "|---|---|---|---|---|---|"]
     for name, q in cw["l0"].items():
         v = q.get("visible", {})
@@ -50,8 +56,9 @@ def analysis_markdown(record: dict) -> str:
     highest = cw.get("luring_l0_highest")
     verdict = {True: "yes", False: "no", None: "n/a"}[highest]
     visible = {True: "yes", False: "no", None: "n/a"}[cw.get("luring_l0_visible_highest")]
-    lines += ["", f"Luring's mean l0 is the highest of the M∘P (the paper's Fig. 3 finding): **{verdict}** "
-              f"(exact count); **{visible}** (changes > ½ grey level)."]
+    lines += ["", f"Under CW-L2, Luring's mean l0 is the highest of the M∘P: **{verdict}** (exact count); "
+              f"**{visible}** (changes > ½ grey level). (The paper's Fig. 3 finding is about the characterization "
+              "attacks' l0.)"]
     t10 = record["table10"]
     if "all" in t10:
         classes = range(len(t10["all"]))
@@ -80,7 +87,7 @@ def analysis_markdown(record: dict) -> str:
     lines += ["", "## Fig. 4 — adversarial images", "",
               f"{f4['attack'].upper()} at ε={f4['eps']:g} against {NAMES.get(f4['target'], f4['target'])}'s M∘P on "
               f"{f4['n_images']} images: {f4['fooled_T']} fool M∘P, {f4['fooled_M']} fool M.", "",
-              "Figures: fig3_l0.png, fig3_saliency.png, fig4_adversarial.png.", ""]
+              "Figures: cwl2_l0.png (CW-L2 l0), fig3_saliency.png, fig4_adversarial.png.", ""]
     if record.get("timings_s"):
         lines += ["Timings (s): " + ", ".join(f"{k} {v}" for k, v in record["timings_s"].items()), ""]
     return "\n".join(lines)
@@ -101,7 +108,7 @@ def _magnitude(grad):
     return g / top if top > 0 else g
 
 
-def figure_l0(record: dict, arrays):
+def figure_cwl2_l0(record: dict, arrays):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -117,7 +124,8 @@ def figure_l0(record: dict, arrays):
         ax.set_xticks(range(1, len(names) + 1))
         ax.set_xticklabels([f"{NAMES.get(n, n)}\n(n={len(d)})" for n, d in zip(names, data)])
         ax.set_ylabel(label)
-    fig.suptitle(f"CW-L2 l0 distortion, {record['dataset']} (Fig. 3 left/middle)")
+    fig.suptitle(f"CW-L2 l0 distortion, {record['dataset']} (Appendix D.2 statistic; Fig. 3's l0 is the "
+                 "characterization's)", fontsize=9)
     return fig
 
 
@@ -162,16 +170,15 @@ def figure_adversarial(record: dict, arrays):
 
 
 def write_analysis(record: dict, out_dir) -> list[Path]:
-    """Render analysis.md and the three PNGs from ``analysis.json`` + ``analysis.npz`` in ``out_dir``."""
+    """Render analysis.md and the three PNGs (cwl2_l0, fig3_saliency, fig4_adversarial) from ``analysis.json`` + ``analysis.npz`` in ``out_dir``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
     paths = [files.write_text(out_dir / "analysis.md", analysis_markdown(record))]
-    with np.load(out_dir / "analysis.npz") as stored:
-        arrays = {k: stored[k] for k in stored.files}
-    for name, build in (("fig3_l0.png", figure_l0), ("fig3_saliency.png", figure_saliency),
+    arrays = files.read_npz(out_dir / "analysis.npz")  # truncated: one-line error, --force recomputes it
+    for name, build in (("cwl2_l0.png", figure_cwl2_l0), ("fig3_saliency.png", figure_saliency),
                         ("fig4_adversarial.png", figure_adversarial)):
         fig = build(record, arrays)
         paths.append(files.write_figure(out_dir / name, fig))

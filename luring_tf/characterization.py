@@ -1,4 +1,4 @@
-"""Section 3: characterization of the luring effect (Table 8, DR and IAR of Figure 2).
+"""Section 3: characterization of the luring effect (Table 8, DR and IAR of Figure 2, l0 of Figure 3).
 
 Protocol (spec ``attacks-and-metrics.md`` §1-2): the evaluation set is a seeded draw of
 ``n_examples`` test images classified correctly by M and every M∘P. Each attack is run on every
@@ -6,8 +6,17 @@ M∘P separately, white-box on its logits, with label = the shared clean predict
 (attack, ε) only the examples successful on **all** M∘P are kept (X'); DR and IAR are computed on
 X' per approach, and the denominator |X'| is stated with each number.
 
+Figure 3 (left/middle), spec §6: the l0 distortion of these same adversarial sets over X' -- the
+exact count of changed components (the original ``metrics``'s L0) and, per the spec's port column,
+the count of changed pixels (any channel). The paper shows MIM; every attack and ε is recorded.
+(``run_analysis.py`` keeps CW-L2's l0 as a separate statistic of Appendix D.2.)
+
 Resumable: each (attack, ε, approach) result is stored in ``cells/`` as an ``.npz`` holding the
-predictions and distortions; a stored cell with the same parameters is reused.
+predictions and distortions, keyed by the attack settings, the evaluation set and the weights
+digests of M and of the approach's T (:func:`luring_tf.fingerprint.weights_digest`). A stored
+cell with the same key is reused; one with another key (other settings, or models retrained since)
+is recomputed with a log line and overwritten -- never read as current. A truncated cell is a
+one-line error naming it; ``force`` recomputes every cell.
 """
 
 from __future__ import annotations
@@ -20,44 +29,72 @@ import numpy as np
 
 from luring_tf import files, metrics
 from luring_tf.adversarial import craft, predict_labels, select_examples
+from luring_tf.analysis import per_example_distortions, summary
+from luring_tf.errors import UserError
+from luring_tf.fingerprint import weights_digest
 
 ATTACKS = ("fgsm", "pgd", "mim", "miml2")
+CELL_FORMAT = 2  # 2: keyed by the models' digests, l0_pixels stored
+DISTORTIONS = ("l2", "linf", "l0", "l0_pixels")
 
 
 def _log(message: str) -> None:
     print(f"[luring-tf] {message}", flush=True)
 
 
-def model_table(models: dict, data) -> dict:
-    """Table 8: test accuracy of M and each T, agreement of T with M on the truth and overall."""
-    preds = {name: predict_labels(model, data.x_test) for name, model in models.items()}
-    table = {"M": {"test_accuracy": metrics.accuracy(preds["M"], data.y_test).as_dict()}}
+def model_table(models: dict, data, margin: float = metrics.CHANCE_MARGIN) -> dict:
+    """Table 8: test accuracy of M and each T, agreement of T with M on the truth and overall.
+
+    A model whose test accuracy is at chance level (≤ 1/K + ``margin``, K = its number of outputs)
+    carries ``at_chance: true`` and a ``warning`` sentence (e.g. a luring component collapsed to a
+    constant image); the others carry ``at_chance: false``.
+    """
+    preds, classes = {}, {}
+    for name, model in models.items():
+        scores = model.predict(data.x_test, batch_size=500, verbose=0)
+        preds[name] = np.argmax(scores, axis=1).astype(np.int64)
+        classes[name] = int(scores.shape[-1])
+    table = {}
     for name in models:
+        row = {"test_accuracy": metrics.accuracy(preds[name], data.y_test).as_dict()}
         if name != "M":
-            table[name] = {
-                "test_accuracy": metrics.accuracy(preds[name], data.y_test).as_dict(),
-                "agreement_on_truth": metrics.agreement_on_truth(preds[name], preds["M"], data.y_test).as_dict(),
-                "agreement": metrics.agreement(preds[name], preds["M"]).as_dict(),
-            }
+            row["agreement_on_truth"] = metrics.agreement_on_truth(preds[name], preds["M"], data.y_test).as_dict()
+            row["agreement"] = metrics.agreement(preds[name], preds["M"]).as_dict()
+        accuracy = row["test_accuracy"]["value"]
+        row["at_chance"] = metrics.at_chance_level(accuracy, classes[name], margin)
+        if row["at_chance"]:
+            row["warning"] = (f"test accuracy {accuracy:.3f} is at chance level (≤ 1/{classes[name]} + {margin:g}): "
+                              f"{'M' if name == 'M' else 'T = M∘P'} did not learn; retrain it (--retrain) before "
+                              "reading its results")
+            _log(f"WARNING: {name}: {row['warning']}")
+        table[name] = row
     return table
 
 
 def distortions(x: np.ndarray, x_adv: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-example l2, l-inf and l0 (changed components, exact) of ``x_adv - x``."""
-    delta = (x_adv - x).reshape(len(x), -1)
-    return {"l2": np.linalg.norm(delta, axis=1), "linf": np.abs(delta).max(axis=1),
-            "l0": np.count_nonzero(delta, axis=1)}
+    """Per-example l2, l-inf, l0 (changed components, exact) and l0_pixels (pixels with a changed channel)."""
+    per = per_example_distortions(x, x_adv)
+    return {key: per[key] for key in DISTORTIONS}
 
 
-def _cell(cells_dir: Path, attack, eps, approach, params_key, compute) -> dict:
-    path = cells_dir / f"{attack}_eps{eps:g}_{approach}.npz"
+def _cell(path: Path, key: str, compute, label: str) -> dict:
+    """Read the cell at ``path`` if it holds ``key``; else compute it, store it and return it."""
     if path.exists():
-        with np.load(path) as stored:
-            if str(stored["params"]) == params_key:
-                return {k: stored[k] for k in stored.files}
+        stored = files.read_npz(path)  # a truncated cell: one-line error, --force recomputes it
+        if "params" in stored and str(stored["params"]) == key:
+            return stored
+        _log(f"{path} holds {label} for other models or settings: recomputing it")
     result = compute()
-    files.write_npz(path, params=np.array(params_key), **result)
+    files.write_npz(path, params=np.array(key), **result)
     return result
+
+
+def _l0_highest(rows: list[dict], field: str):
+    """Whether Luring's mean of ``field`` is the highest of the approaches (None when undefined)."""
+    means = {r["approach"]: r[field] for r in rows if r[field] is not None}
+    if "luring" not in means or len(means) < 2:
+        return None
+    return bool(means["luring"] == max(means.values()))
 
 
 def characterize(models: dict, data, config: dict, out_dir, force: bool = False, verbose: bool = True) -> dict:
@@ -68,16 +105,20 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
     index = select_examples(models, data.x_test, data.y_test, section["n_examples"], config["seed"])
     x, y = data.x_test[index], data.y_test[index]
     _log(f"evaluation set: {len(index)} test images correct for M and {', '.join(approaches)}")
-    record = {"n_examples": int(len(index)), "results": []}
+    digests = {name: weights_digest(model) for name, model in models.items()}
+    record = {"n_examples": int(len(index)), "index": index.tolist(), "models": digests, "results": [],
+              "figure3": []}
     for attack in section["attacks"]:
         params = section["attacks"][attack] or {}
         for eps in section["eps"]:
             success, preds = {}, {}
             for approach in approaches:
-                key = json.dumps({"attack": attack, "eps": eps, "params": params, "index": index.tolist()},
+                path = cells_dir / f"{attack}_eps{eps:g}_{approach}.npz"
+                key = json.dumps({"attack": attack, "eps": eps, "params": params, "index": index.tolist(),
+                                  "models": {"M": digests["M"], "T": digests[approach]}, "format": CELL_FORMAT},
                                  sort_keys=True)
-                if force and (cells_dir / f"{attack}_eps{eps:g}_{approach}.npz").exists():
-                    (cells_dir / f"{attack}_eps{eps:g}_{approach}.npz").unlink()
+                if force and path.exists():
+                    path.unlink()
 
                 def compute(approach=approach):
                     start = time.time()
@@ -88,13 +129,19 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                                 m_adv=predict_labels(models["M"], x_adv),
                                 iterations=np.array(info["iterations"]), **distortions(x, x_adv))
 
-                cell = _cell(cells_dir, attack, eps, approach, key, compute)
+                cell = _cell(path, key, compute, f"{attack} eps={eps:g} on {approach}")
+                missing = [k for k in ("t_adv", "m_adv", *DISTORTIONS) if k not in cell]
+                if missing:
+                    raise UserError(f"result file {path} lacks {', '.join(missing)}: rerun with --force to "
+                                    "recompute it")
                 preds[approach] = cell
                 success[approach] = cell["t_adv"] != y
             kept = np.logical_and.reduce([success[a] for a in approaches])
+            rows = []
             for approach in approaches:
                 cell = preds[approach]
-                record["results"].append({
+                l0 = {"components": summary(cell["l0"][kept]), "pixels": summary(cell["l0_pixels"][kept])}
+                rows.append({
                     "attack": attack, "eps": eps, "approach": approach,
                     "success_rate": metrics.Rate(int(success[approach].sum()), len(y)).as_dict(),
                     "kept": int(kept.sum()),
@@ -103,7 +150,13 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                         y[kept], cell["t_adv"][kept], cell["m_adv"][kept]).as_dict(),
                     "mean_l2": float(cell["l2"][kept].mean()) if kept.any() else None,
                     "mean_linf": float(cell["linf"][kept].mean()) if kept.any() else None,
-                    "mean_l0": float(cell["l0"][kept].mean()) if kept.any() else None,
+                    "mean_l0": l0["components"]["mean"],
+                    "mean_l0_pixels": l0["pixels"]["mean"],
+                    "l0": l0,
                 })
+            record["results"].extend(rows)
+            record["figure3"].append({"attack": attack, "eps": eps, "kept": int(kept.sum()),
+                                      "luring_l0_highest": _l0_highest(rows, "mean_l0"),
+                                      "luring_l0_pixels_highest": _l0_highest(rows, "mean_l0_pixels")})
             _log(f"{attack} eps={eps:g}: {int(kept.sum())}/{len(y)} adversarial examples fool every M∘P")
     return record

@@ -86,3 +86,17 @@ def detection_adversarial_accuracy(y, t_adv, m_adv) -> Rate:
     """
     y, t, m = _arrays(y, t_adv, m_adv)
     return _rate((t != m) | (m == y), np.ones_like(y, dtype=bool))
+
+
+CHANCE_MARGIN = 0.05  # absolute accuracy margin above 1/K under which a model counts as at chance level
+
+
+def at_chance_level(accuracy: float | None, n_classes: int, margin: float = CHANCE_MARGIN) -> bool:
+    """Whether a test ``accuracy`` is at chance level: ``accuracy <= 1/n_classes + margin``.
+
+    A collapsed luring component (P outputs one constant image) leaves T = M∘P answering one class,
+    i.e. about 1/K on balanced test sets. ``None`` (no test example) is not at chance.
+    """
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be positive, got {n_classes}")
+    return accuracy is not None and accuracy <= 1.0 / n_classes + margin

@@ -1,6 +1,8 @@
-"""Rendering of characterization records: markdown tables, CSV and the Figure-2-style PNG.
+"""Rendering of characterization records: markdown tables, CSV, Figure 2 (DR / IAR) and Figure 3's l0 PNGs.
 
 Everything here reads the JSON record only (never recomputes), so results can be re-rendered.
+Figure 3 (left/middle) is drawn from the characterization attacks' l0 (spec §6): box plots per
+approach for every attack and ε (the paper shows MIM), over the examples kept for DR / IAR.
 """
 
 from __future__ import annotations
@@ -26,17 +28,50 @@ def _rate(rate: dict) -> str:
 
 
 def table8_markdown(dataset: str, table: dict) -> str:
-    """Table 8 with the paper's values beside ours."""
+    """Table 8 with the paper's values beside ours; a model at chance level is flagged in its row and below."""
     paper = paper_values.TABLE_8.get(dataset, {})
     lines = ["| model | test acc. | agree (truth) | agreement with M | paper test | paper agree |",
              "|---|---|---|---|---|---|"]
+    warnings = []
     for name, row in table.items():
         ref = paper.get(name, (None, None))
         agree = _rate(row["agreement_on_truth"]) if "agreement_on_truth" in row else "-"
         overall = _rate(row["agreement"]) if "agreement" in row else "-"
-        lines.append(f"| {NAMES.get(name, name)} | {_rate(row['test_accuracy'])} | {agree} | {overall} | "
+        flag = " ⚠ **at chance level**" if row.get("at_chance") else ""
+        if row.get("at_chance"):
+            warnings.append(f"**Warning — {NAMES.get(name, name)}:** {row['warning']}.")
+        lines.append(f"| {NAMES.get(name, name)} | {_rate(row['test_accuracy'])}{flag} | {agree} | {overall} | "
                      f"{_fmt(ref[0])} | {'-' if ref[1] is None else _fmt(ref[1])} |")
+    if warnings:
+        lines += [""] + warnings
     return "\n".join(lines)
+
+
+def figure3_markdown(record: dict) -> list[str]:
+    """Figure 3 (left/middle) as a table: l0 of the kept adversarial examples per attack, ε and approach."""
+    rows = [r for r in record["characterization"]["results"] if "l0" in r]
+    if not rows:
+        return []
+    out = ["## l0 distortion (Figure 3 left/middle)", "",
+           "l0 of the same adversarial examples as DR / IAR (those fooling every M∘P; n = *kept*): the exact count of "
+           "changed components (the original code's L0) and of changed pixels (any channel; equal on grey-scale "
+           "images). The paper's Figure 3 shows MIM. Box plots: figure3_l0.png.", "",
+           "| attack | ε | approach | kept | mean ℓ0 (components) | median | q1–q3 | mean ℓ0 (pixels) |",
+           "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        c = row["l0"]["components"]
+        spread = "n/a" if c["q1"] is None else f"{c['q1']:.0f}–{c['q3']:.0f}"
+        out.append(f"| {row['attack']} | {row['eps']:g} | {NAMES.get(row['approach'], row['approach'])} | "
+                   f"{row['kept']} | {_l0(c['mean'])} | {_l0(c['median'])} | {spread} | "
+                   f"{_l0(row['l0']['pixels']['mean'])} |")
+    verdicts = record["characterization"].get("figure3", [])
+    if verdicts:
+        word = {True: "yes", False: "no", None: "n/a"}
+        out += ["", "Is Luring's mean ℓ0 the highest of the approaches (the paper's Figure 3 finding on MNIST)? "
+                "components / pixels:", ""]
+        out += [f"- {v['attack']} ε={v['eps']:g} (n = {v['kept']}): {word[v['luring_l0_highest']]} / "
+                f"{word[v['luring_l0_pixels_highest']]}" for v in verdicts]
+    return out
 
 
 def characterization_markdown(record: dict) -> str:
@@ -56,6 +91,9 @@ def characterization_markdown(record: dict) -> str:
                    f"{_rate(row['success_rate'])} | {row['kept']} | {_fmt(row['DR']['value'])} | "
                    f"{_fmt(row['IAR']['value'])} | {_fmt(row['mean_l2'])} | {_fmt(row['mean_linf'])} | "
                    f"{_l0(row['mean_l0'])} |")
+    figure3 = figure3_markdown(record)
+    if figure3:
+        out += [""] + figure3
     return "\n".join(out) + "\n"
 
 
@@ -63,11 +101,11 @@ def characterization_csv(record: dict) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["dataset", "attack", "eps", "approach", "success_rate", "kept", "DR", "IAR",
-                     "mean_l2", "mean_linf", "mean_l0"])
+                     "mean_l2", "mean_linf", "mean_l0", "mean_l0_pixels"])
     for row in record["characterization"]["results"]:
         writer.writerow([record["dataset"], row["attack"], row["eps"], row["approach"],
                          row["success_rate"]["value"], row["kept"], row["DR"]["value"], row["IAR"]["value"],
-                         row["mean_l2"], row["mean_linf"], row["mean_l0"]])
+                         row["mean_l2"], row["mean_linf"], row["mean_l0"], row.get("mean_l0_pixels")])
     return buffer.getvalue()
 
 
@@ -100,8 +138,55 @@ def figure2(record: dict):
     return figure
 
 
+def figure3(record: dict):
+    """Figure 3 (left/middle): box plots of the l0 distortion (changed components) per approach.
+
+    One row of panels per attack (MIM first, the paper's choice), one column per ε; boxes = quartiles,
+    whiskers = min / max over the kept examples (n under each box), × = mean l0 in pixels. Returns
+    None when the record holds no l0 statistics.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in record["characterization"]["results"] if "l0" in r]
+    if not rows:
+        return None
+    attacks = sorted(dict.fromkeys(r["attack"] for r in rows), key=lambda a: (a != "mim", a))
+    eps_list = list(dict.fromkeys(r["eps"] for r in rows))
+    figure, axes = plt.subplots(len(attacks), len(eps_list), figsize=(3.4 * len(eps_list), 2.9 * len(attacks)),
+                                squeeze=False)
+    for i, attack in enumerate(attacks):
+        for j, eps in enumerate(eps_list):
+            axis = axes[i][j]
+            mine = [r for r in rows if r["attack"] == attack and r["eps"] == eps]
+            stats, labels, pixels = [], [], []
+            for k, row in enumerate(mine):
+                c = row["l0"]["components"]
+                labels.append(f"{NAMES.get(row['approach'], row['approach'])}\nn={c['n']}")
+                if c["n"]:
+                    stats.append({"med": c["median"], "q1": c["q1"], "q3": c["q3"], "whislo": c["min"],
+                                  "whishi": c["max"], "mean": c["mean"], "label": labels[-1]})
+                    pixels.append((k + 1, row["l0"]["pixels"]["mean"]))
+            if stats:
+                axis.bxp(stats, positions=[k + 1 for k, row in enumerate(mine) if row["l0"]["components"]["n"]],
+                         showfliers=False, showmeans=True)
+                axis.plot([p for p, _ in pixels], [v for _, v in pixels], "x", color="C3", label="mean (pixels)")
+            axis.set_xticks(range(1, len(mine) + 1))
+            axis.set_xticklabels(labels, fontsize=7)
+            axis.set_title(f"{attack.upper()} ε={eps:g}", fontsize=9)
+            if j == 0:
+                axis.set_ylabel("ℓ0 (changed components)", fontsize=8)
+            axis.grid(alpha=0.3)
+    figure.suptitle(f"{record['dataset']}: ℓ0 of the adversarial examples fooling every M∘P (Figure 3 left/middle)",
+                    fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
 def write_characterization(record: dict, out_dir) -> list:
-    """Write JSON, CSV, markdown and PNG of a characterization record; returns the paths."""
+    """Write JSON, CSV, markdown, Figure 2 and Figure 3 (l0) PNGs of a characterization record; returns the paths."""
     import matplotlib.pyplot as plt
 
     figure = figure2(record)
@@ -110,4 +195,8 @@ def write_characterization(record: dict, out_dir) -> list:
              files.write_text(f"{out_dir}/characterization.md", characterization_markdown(record)),
              files.write_figure(f"{out_dir}/figure2.png", figure)]
     plt.close(figure)
+    l0_figure = figure3(record)
+    if l0_figure is not None:
+        paths.append(files.write_figure(f"{out_dir}/figure3_l0.png", l0_figure))
+        plt.close(l0_figure)
     return paths

@@ -50,3 +50,14 @@ def test_agreement_and_agreement_on_truth():
 def test_length_mismatch_raises():
     with pytest.raises(ValueError, match="differ in length"):
         metrics.agreement([1, 2], [1])
+
+
+def test_at_chance_level_threshold_is_one_over_k_plus_margin():
+    assert metrics.at_chance_level(0.10, 10)
+    assert metrics.at_chance_level(0.15, 10)              # 1/10 + 0.05, inclusive
+    assert not metrics.at_chance_level(0.151, 10)
+    assert metrics.at_chance_level(0.52, 2, margin=0.05)  # 1/2 + 0.05 = 0.55
+    assert not metrics.at_chance_level(0.9, 10)
+    assert not metrics.at_chance_level(None, 10)          # no test example: undefined, not at chance
+    with pytest.raises(ValueError):
+        metrics.at_chance_level(0.1, 0)

@@ -55,7 +55,7 @@ def test_end_to_end_writes_tables_and_figures(analysis_run):
     work, _, result = analysis_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = work / "out"
-    for name in ("analysis.json", "analysis.npz", "analysis.md", "fig3_l0.png", "fig3_saliency.png",
+    for name in ("analysis.json", "analysis.npz", "analysis.md", "cwl2_l0.png", "fig3_saliency.png",
                  "fig4_adversarial.png"):
         assert (out / name).stat().st_size > 0, name
     record = json.loads((out / "analysis.json").read_text())
@@ -73,6 +73,8 @@ def test_end_to_end_writes_tables_and_figures(analysis_run):
         assert arrays["fig4_x_adv"].shape == (2, 28, 28, 1)
     md = (out / "analysis.md").read_text()
     assert "Table 9" in md and "paper l2" in md and "0.96" in md and "Table 10" in md and "highest" in md
+    assert "CW-L2 l0 (a statistic of Appendix D.2's attack, not Fig. 3)" in md  # Fig. 3's l0: characterization
+    assert set(record["models"]) == {"M", "stack", "auto", "ce", "luring"} == set(record["fingerprint"]["models"])
 
 
 def test_rerun_and_render_only_do_not_recompute(analysis_run, monkeypatch):
@@ -87,16 +89,57 @@ def test_rerun_and_render_only_do_not_recompute(analysis_run, monkeypatch):
     monkeypatch.setattr(attacks, "get", boom)
     monkeypatch.setattr(analysis, "analyze", boom)
     out = work / "out"
-    (out / "fig3_l0.png").unlink()
+    (out / "cwl2_l0.png").unlink()
     (out / "analysis.md").unlink()
     script = _load_script()
     assert script.main(args) == 0  # same configuration: re-rendered from the stored results
-    assert (out / "fig3_l0.png").stat().st_size > 0 and (out / "analysis.md").is_file()
+    assert (out / "cwl2_l0.png").stat().st_size > 0 and (out / "analysis.md").is_file()
     (out / "fig4_adversarial.png").unlink()
     assert script.main(["--dataset", "mnist", "--out", str(out), "--render-only"]) == 0
     assert (out / "fig4_adversarial.png").stat().st_size > 0
     with pytest.raises(UserError, match="another configuration"):
         script.main([*args, "--n-examples", "7"])
+
+
+def test_retrained_models_recompute_and_corrupt_results_need_force(analysis_run, tmp_path, monkeypatch):
+    import shutil
+
+    from luring_tf import analysis
+
+    work, args, first = analysis_run
+    assert first.returncode == 0
+    shutil.copytree(work / "out", tmp_path / "out")
+    shutil.copytree(work / "models", tmp_path / "models")
+    args = [a.replace(str(work / "out"), str(tmp_path / "out")).replace(str(work / "models"), str(tmp_path / "models"))
+            for a in args]
+    out = tmp_path / "out"
+    before = json.loads((out / "analysis.json").read_text())
+    # "retrain" Luring: P = 0.86 x instead of 0.85 x -- every clean prediction, hence the set, unchanged
+    m = keras.models.load_model(tmp_path / "models" / "M.h5", compile=False)
+    p = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1)], name="luring_P")
+    p.layers[0].set_weights([np.full((1, 1, 1, 1), 0.86, np.float32), np.zeros(1, np.float32)])
+    save_model(compose(p, m), model_paths(tmp_path / "models", "luring")["T"], overwrite=True)
+    runs = []
+    real = analysis.analyze
+    monkeypatch.setattr(analysis, "analyze", lambda *a, **k: runs.append(1) or real(*a, **k))
+    script = _load_script()
+    assert script.main(args) == 0
+    assert runs == [1]  # same configuration, other models: recomputed, not re-rendered
+    after = json.loads((out / "analysis.json").read_text())
+    assert after["models"]["luring"] != before["models"]["luring"] and after["models"]["M"] == before["models"]["M"]
+    assert after["index"] == before["index"]
+    with np.load(out / "analysis.npz") as arrays:
+        np.testing.assert_allclose(arrays["saliency_luring"], 0.86, rtol=1e-5)
+    assert script.main(args) == 0 and runs == [1]  # now current: re-rendered
+    # truncated results: one line naming the file and --force; --force recomputes it
+    for name in ("analysis.npz", "analysis.json"):
+        data = (out / name).read_bytes()
+        (out / name).write_bytes(data[: len(data) // 2])
+        with pytest.raises(UserError, match=rf"{name}.*--force") as info:
+            script.main(args)
+        assert "\n" not in str(info.value)
+    assert script.main([*args, "--force"]) == 0 and runs == [1, 1]
+    assert json.loads((out / "analysis.json").read_text())["models"] == after["models"]
 
 
 def test_missing_models_and_render_only_without_results_name_the_fix(tmp_path):
@@ -105,7 +148,8 @@ def test_missing_models_and_render_only_without_results_name_the_fix(tmp_path):
         script.main(["--dataset", "mnist", "--models-dir", str(tmp_path / "none"), "--out", str(tmp_path / "o")])
     with pytest.raises(UserError, match="no stored analysis"):
         script.main(["--dataset", "mnist", "--out", str(tmp_path / "o"), "--render-only"])
+    # another --out: this process's main() above still holds the lock on tmp_path / "o"
     result = run_script("run_analysis.py", "--dataset", "mnist", "--models-dir", str(tmp_path / "none"),
-                        "--out", str(tmp_path / "o"), cwd=tmp_path)
+                        "--out", str(tmp_path / "o2"), cwd=tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "run_characterization.py" in result.stderr.strip().splitlines()[-1]
