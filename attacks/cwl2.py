@@ -1,9 +1,13 @@
 """Carlini-Wagner L2 (Carlini & Wagner 2017, "Towards evaluating the robustness of neural networks"), hand-written.
 
 The cleverhans 3.0.1 algorithm (CleverHans 4's tf2 version fails on Keras 3): tanh-space variable, Adam,
-binary search over the constant c per image, best (smallest l2) successful example kept. All images of the
-batch are optimised together; each binary-search step is one compiled ``tf.while_loop``.
+binary search over the constant c per image, best (smallest l2) successful example kept.
 Paper Appendix D.2 (Table 9): 10 binary-search steps, learning rate 0.1, initial constant 0.5, 500 iterations.
+
+Batching: cleverhans 3.0.1 attacks one image at a time by default (``batch_size=1``), so its early abort is a
+per-image decision. Here all images are optimised together, but each one keeps its own abort state: an image
+that aborts leaves the batch (the batch is compacted between abort checks), and an image that does not abort
+follows exactly the iterations it would follow alone.
 """
 
 from __future__ import annotations
@@ -15,6 +19,17 @@ from attacks.base import (AttackResult, Progress, check_eps, check_positive, che
                           identity_result, prepare)
 from attacks.spsa import margin_loss
 
+PREV_LOSS_SENTINEL = 1e6  # cleverhans 3.0.1's ``prev = 1e6``: an image whose loss starts above it aborts at once
+NO_BOUND = 1e10  # cleverhans 3.0.1's initial upper bound on c ("no successful c known yet")
+
+
+def _segments(max_iterations: int, check_every: int, abort_early: bool) -> list[tuple[int, int]]:
+    """[start, end) iteration ranges, each ending right after an abort check (iterations 0, c, 2c, ...)."""
+    if not abort_early:
+        return [(0, max_iterations)]
+    ends = sorted({min(e + 1, max_iterations) for e in range(0, max_iterations, check_every)} | {max_iterations})
+    return list(zip([0, *ends[:-1]], ends))
+
 
 def cwl2(model, x, y=None, *, eps: float | None = None, binary_search_steps: int = 10,
          max_iterations: int = 500, learning_rate: float = 0.1, initial_const: float = 0.5,
@@ -25,16 +40,25 @@ def cwl2(model, x, y=None, *, eps: float | None = None, binary_search_steps: int
     x' = (tanh(w) + 1) / 2 stays in [0,1]; w starts at arctanh((2x - 1) * 0.999999); Adam (beta 0.9/0.999,
     eps 1e-8) on the modifier, reset every binary-search step. After each step, per image: success -> upper
     bound = c, else lower bound = c; c = (lower + upper)/2, or c*10 while no upper bound exists. With
-    >= 10 steps the last one reuses the upper bound (cleverhans' ``repeat``). ``abort_early`` stops a step
-    when the batch loss has not decreased by 0.01% over max_iterations/10 iterations. Images without any
+    >= 10 steps the last one runs with c = the upper bound (cleverhans' ``repeat``; 1e10 for an image that never
+    succeeded, as cleverhans 3.0.1). ``abort_early``, per image as cleverhans 3.0.1 with its default batch of one:
+    every max_iterations/10 iterations (from iteration 0) the image's loss is compared with the one at the
+    previous check (initially 1e6); if it has not decreased by 0.01% the image stops this binary-search step,
+    and the example of that iteration is not recorded (cleverhans breaks before its bookkeeping). So an image
+    whose loss starts above 1e6 (hopeless at a large c) stops after one iteration. Images without any
     successful example (or whose best l2 exceeds ``eps``) are returned unchanged.
+    Small departures from cleverhans 3.0.1: the l2 distance is measured to x itself, not to tanh(arctanh(...))
+    of x (which differs by < 1e-6 per pixel); Adam uses the bias-corrected form m_hat / (sqrt(v_hat) + 1e-8).
 
     model: Keras model or callable returning logits. x: float32 [N,H,W,C] in [0,1]. y: int [N] or None (model's
     predictions). eps: optional l2 cap (>= 0; None = unbounded): the output's l2 distance is <= eps.
     binary_search_steps, max_iterations: >= 1. learning_rate: Adam step (> 0). initial_const: first c (> 0).
     confidence: kappa (>= 0). abort_early: see above. seed: unused (deterministic). verbose: one line per
     binary-search step on stderr.
-    extra: ``l2`` [N] (distance of the returned example), ``success`` [N], ``const`` [N] (final c).
+    Returns ``iterations`` = the most iterations any image ran (over all binary-search steps) and ``queries`` =
+    the images the model evaluated (each image once per iteration it ran, plus the default labels).
+    extra: ``l2`` [N] (distance of the returned example), ``success`` [N], ``const`` [N] (final c),
+    ``iterations_per_image`` [N].
     """
     cap = np.inf if eps is None else check_eps(eps, "eps", upper=None)
     steps = check_positive_int(binary_search_steps, "binary_search_steps")
@@ -43,25 +67,35 @@ def cwl2(model, x, y=None, *, eps: float | None = None, binary_search_steps: int
     initial_const = check_positive(initial_const, "initial_const")
     confidence = check_eps(confidence, "confidence", upper=None)
     fn, xt, yt, q = prepare(model, x, y)
-    if cap == 0:
-        return identity_result(xt, q, l2=np.zeros(len(xt)), success=np.zeros(len(xt), bool))
     n = len(xt)
+    if cap == 0:
+        return identity_result(xt, q, l2=np.zeros(n), success=np.zeros(n, bool),
+                               iterations_per_image=np.zeros(n, np.int64))
     axes = list(range(1, xt.shape.rank))
-    w0 = tf.atanh((2.0 * xt - 1.0) * 0.999999)
+    w0_all = tf.atanh((2.0 * xt - 1.0) * 0.999999)
     check_every = max(1, max_iterations // 10)
+    img = tf.TensorSpec([None, *xt.shape[1:]], tf.float32)
+    vec = tf.TensorSpec([None], tf.float32)
+    flags = tf.TensorSpec([None], tf.bool)
 
-    @tf.function
-    def optimise(const, best_l2, best_adv):
-        def body(i, mod, m, v, prev, best_l2, best_adv, found, stop):
+    @tf.function(input_signature=[img, img, tf.TensorSpec([None], tf.int64), vec, img, img, img, vec, vec, img,
+                                  flags, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32)])
+    def optimise(x0, w0, y0, const, mod, m, v, prev, best_l2, best_adv, found, start, end):
+        """Iterations [start, end) for the images given (all alive at ``start``); returns the state and ``alive``."""
+        def body(i, mod, m, v, prev, best_l2, best_adv, found, alive):
             with tf.GradientTape() as tape:
                 tape.watch(mod)
                 adv = (tf.tanh(w0 + mod) + 1.0) / 2.0
-                l2 = tf.reduce_sum(tf.square(adv - xt), axes)
-                margin = margin_loss(fn(adv), yt)
-                loss = tf.reduce_sum(l2) + tf.reduce_sum(const * tf.maximum(margin + confidence, 0.0))
-            grad = tape.gradient(loss, mod)
-            # cleverhans keeps the example evaluated *before* the update
-            fooled = margin + confidence < 0
+                l2 = tf.reduce_sum(tf.square(adv - x0), axes)
+                margin = margin_loss(fn(adv), y0)
+                loss = l2 + const * tf.maximum(margin + confidence, 0.0)  # per image
+                total = tf.reduce_sum(loss)  # its gradient w.r.t. an image's modifier is that image's own
+            grad = tape.gradient(total, mod)
+            at_check = tf.equal(i % check_every, 0) & abort_early
+            alive = alive & ~(at_check & (loss > prev * 0.9999))
+            prev = tf.where(at_check & alive, loss, prev)
+            # cleverhans keeps the example evaluated *before* the update, unless the image just aborted
+            fooled = (margin + confidence < 0) & alive
             found = found | fooled
             improved = fooled & (l2 < best_l2)
             best_l2 = tf.where(improved, l2, best_l2)
@@ -70,35 +104,48 @@ def cwl2(model, x, y=None, *, eps: float | None = None, binary_search_steps: int
             m = 0.9 * m + 0.1 * grad
             v = 0.999 * v + 0.001 * tf.square(grad)
             mod = mod - learning_rate * (m / (1 - 0.9 ** t)) / (tf.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
-            at_check = tf.equal(i % check_every, 0) & abort_early
-            stop = at_check & (loss > prev * 0.9999)
-            prev = tf.where(at_check, loss, prev)
-            return i + 1, mod, m, v, prev, best_l2, best_adv, found, stop
+            return i + 1, mod, m, v, prev, best_l2, best_adv, found, alive
 
-        zeros = tf.zeros_like(xt)
-        init = (tf.constant(0), zeros, zeros, zeros, tf.constant(np.inf, tf.float32), best_l2, best_adv,
-                tf.zeros([n], tf.bool), tf.constant(False))
-        out = tf.while_loop(lambda i, *s: (i < max_iterations) & ~s[-1], body, init)
-        return out[0], out[5], out[6], out[7]
+        init = (start, mod, m, v, prev, best_l2, best_adv, found, tf.ones_like(found))
+        return tf.while_loop(lambda i, *s: (i < end) & tf.reduce_any(s[-1]), body, init)[1:]
 
+    segments = _segments(max_iterations, check_every, abort_early)
     const = np.full(n, initial_const, np.float32)
-    lower, upper = np.zeros(n), np.full(n, 1e10)
-    best_l2 = tf.fill([n], tf.constant(np.inf, tf.float32))
-    best_adv = xt
-    iterations = 0
+    lower, upper = np.zeros(n), np.full(n, NO_BOUND)
+    best_l2 = np.full(n, np.inf, np.float32)
+    best_adv = xt.numpy()
+    iterations = np.zeros(n, np.int64)
     progress = Progress("cwl2", steps, "binary-search steps", verbose)
     for step in range(steps):
         if steps >= 10 and step == steps - 1:
-            const = np.where(upper < 1e9, upper, const).astype(np.float32)
-        its, best_l2, best_adv, found = optimise(tf.constant(const), best_l2, best_adv)
-        iterations += int(its)
-        found = found.numpy()  # this step produced a successful example for the image
+            const = upper.astype(np.float32)
+        found = np.zeros(n, bool)  # this step produced a successful example for the image
+        active = np.arange(n)
+        zeros = tf.zeros_like(xt)
+        mod, m, v = zeros, zeros, zeros
+        prev = tf.fill([n], tf.constant(PREV_LOSS_SENTINEL, tf.float32))
+        for start, end in segments:
+            if len(active) == 0:
+                break
+            ids = tf.constant(active)
+            mod, m, v, prev, seg_l2, seg_adv, seg_found, alive = optimise(
+                tf.gather(xt, ids), tf.gather(w0_all, ids), tf.gather(yt, ids), tf.constant(const[active]),
+                mod, m, v, prev, tf.constant(best_l2[active]), tf.constant(best_adv[active]),
+                tf.constant(found[active]), tf.constant(start), tf.constant(end))
+            best_l2[active], best_adv[active], found[active] = seg_l2.numpy(), seg_adv.numpy(), seg_found.numpy()
+            iterations[active] += end - start  # an abort only happens at a segment's last iteration
+            keep = alive.numpy()
+            if not keep.all():  # compact: aborted images leave the batch
+                kept = tf.constant(np.flatnonzero(keep))
+                mod, m, v, prev = (tf.gather(t, kept) for t in (mod, m, v, prev))
+                active = active[keep]
         upper = np.where(found, np.minimum(upper, const), upper)
         lower = np.where(found, lower, np.maximum(lower, const))
         const = np.where(upper < 1e9, (lower + upper) / 2, np.where(found, const, const * 10)).astype(np.float32)
         progress.update(step + 1)
-    l2 = np.sqrt(best_l2.numpy().astype(np.float64))
+    l2 = np.sqrt(best_l2.astype(np.float64))
     success = np.isfinite(l2) & (l2 <= cap)
-    x_adv = np.where(success.reshape([-1] + [1] * len(axes)), best_adv.numpy(), xt.numpy()).astype(np.float32)
-    return AttackResult(x_adv, iterations, q + iterations * n,
-                        {"l2": np.where(success, l2, 0.0), "success": success, "const": const})
+    x_adv = np.where(success.reshape([-1] + [1] * len(axes)), best_adv, xt.numpy()).astype(np.float32)
+    return AttackResult(x_adv, int(iterations.max()), q + int(iterations.sum()),
+                        {"l2": np.where(success, l2, 0.0), "success": success, "const": const,
+                         "iterations_per_image": iterations})

@@ -226,17 +226,76 @@ def test_eco_budget_and_exact_query_count(models, batch, early_stop, py2):
                       early_stop=early_stop, py2_floor_div=py2, seed=0)
     per_image = res.extra["queries_per_image"]
     assert per_image.max() <= 250 and per_image.min() > 0
-    assert res.queries == int(counting.seen.numpy()) == per_image.sum() + len(x)
-    if early_stop:
+    assert res.queries == per_image.sum() + len(x)
+    if not early_stop:
+        assert res.queries == int(counting.seen.numpy())
+    else:  # a successful chunk is charged up to its first success, though the model saw all of it
+        assert res.extra["success"].any()
+        assert int(counting.seen.numpy()) > res.queries
         wrong = np.argmax(models["conv"](res.x_adv), 1) != y
         assert np.array_equal(wrong[res.extra["success"]], np.ones(res.extra["success"].sum(), bool))
 
 
-def test_spsa_and_gradient_attack_query_counts(models, batch):
+@pytest.mark.parametrize("name,params,norm,eps", CASES, ids=CASE_IDS)
+def test_reported_queries_are_the_images_the_model_saw(models, batch, name, params, norm, eps):
+    """Every attack's ``queries`` = images the model evaluated, default-label inference included (ECO with early
+    stop is the one exception, tested above)."""
+    x, _ = batch
+    counting = CountingModel(models["dense"])
+    res = _run(name, params, counting, x, None, eps=eps, seed=0)
+    assert res.queries == int(counting.seen.numpy())
+    per_iteration = {"spsa": len(x) * params.get("spsa_samples", 0)}.get(name, len(x))
+    if name not in ("eco", "cwl2"):  # fixed cost: labels + iterations x images (x samples for SPSA)
+        assert res.queries == len(x) + res.iterations * per_iteration
+    if name == "cwl2":
+        assert res.queries == len(x) + res.extra["iterations_per_image"].sum()
+
+
+def test_spsa_query_count_with_chunked_groups(models, batch):
     x, y = batch
     counting = CountingModel(models["dense"])
-    res = attacks.spsa(counting, x, y, eps=0.1, nb_iter=3, spsa_samples=16, spsa_chunk=50, seed=0)
+    res = attacks.spsa(counting, x, y, eps=0.1, nb_iter=3, spsa_samples=16, spsa_chunk=16, seed=0)
+    assert res.extra["images_per_group"] < len(x)  # really split into groups
     assert res.queries == int(counting.seen.numpy()) == len(x) * 3 * 16
+
+
+def test_cwl2_hopeless_constant_aborts_at_once(models, batch):
+    """cleverhans 3.0.1 starts the abort check from a previous loss of 1e6: with c = 1e7 and margins > 0.1 the
+    first loss is above it, so every image stops after one iteration with nothing recorded."""
+    x, y = batch
+    res = attacks.cwl2(models["conv"], x[:6], y[:6], binary_search_steps=1, max_iterations=20, initial_const=1e7)
+    assert res.iterations == 1 and res.queries == 6
+    assert res.extra["iterations_per_image"].tolist() == [1] * 6
+    assert not res.extra["success"].any()
+    np.testing.assert_array_equal(res.x_adv, x[:6])
+
+
+@pytest.mark.parametrize("kind", MODELS)
+def test_cwl2_early_abort_is_per_image(models, batch, kind):
+    """A batch gives each image what it gets alone (cleverhans 3.0.1's default batch of one): the abort of one
+    image neither stops nor prolongs another."""
+    x, y = batch
+    kw = dict(binary_search_steps=3, max_iterations=30)
+    together = attacks.cwl2(models[kind], x[:6], y[:6], **kw)
+    alone = [attacks.cwl2(models[kind], x[i:i + 1], y[i:i + 1], **kw) for i in range(6)]
+    assert len(set(together.extra["iterations_per_image"].tolist())) > 1  # the images did abort at different times
+    assert together.extra["iterations_per_image"].tolist() == [int(r.extra["iterations_per_image"][0]) for r in alone]
+    np.testing.assert_allclose(together.x_adv, np.concatenate([r.x_adv for r in alone]), atol=1e-5)
+
+
+def test_cwl2_abort_leaves_other_images_unchanged(models, batch):
+    """Images that never abort get exactly what abort_early=False gives them, beside images that do abort."""
+    x, y = batch
+    kw = dict(binary_search_steps=3, max_iterations=40, initial_const=0.1)
+    aborting = attacks.cwl2(models["conv"], x[:12], y[:12], **kw)
+    full = attacks.cwl2(models["conv"], x[:12], y[:12], abort_early=False, **kw)
+    ran_all = aborting.extra["iterations_per_image"] == 3 * 40
+    assert ran_all.any() and not ran_all.all()
+    assert (full.extra["iterations_per_image"] == 3 * 40).all()
+    np.testing.assert_allclose(aborting.x_adv[ran_all], full.x_adv[ran_all], atol=1e-5)
+    np.testing.assert_allclose(aborting.extra["l2"][ran_all], full.extra["l2"][ran_all], atol=1e-5)
+    np.testing.assert_array_equal(aborting.extra["const"][ran_all], full.extra["const"][ran_all])
+    assert aborting.queries < full.queries  # aborted images left the batch
 
 
 def test_cwl2_beats_fgsm_l2_at_equal_success(models, batch):
