@@ -15,7 +15,7 @@ fig4_adversarial.png. A stored result of the same configuration and models is on
 (pass --force to recompute); after --retrain it is recomputed.
 """
 
-from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, run
+from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 
 def parse(argv=None):
@@ -24,9 +24,13 @@ def parse(argv=None):
     add_common_arguments(parser)
     parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/analysis)")
     parser.add_argument("--render-only", action="store_true",
-                        help="re-render analysis.md and the PNGs from the stored analysis.json/.npz")
+                        help="re-render analysis.md and the PNGs from the stored analysis.json/.npz "
+                             "(takes only --dataset, --profile and --out)")
     parser.add_argument("--n-images", type=int, default=5, help="images in the saliency and Fig. 4 grids (default: 5)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.render_only:
+        parser.only_with(args, "--render-only", ("render_only", "dataset", "profile", "out"))
+    return args
 
 
 def _render(out_dir, record=None):
@@ -40,6 +44,7 @@ def _render(out_dir, record=None):
     return 0
 
 
+@releasing_locks
 def main(argv=None):
     args = parse(argv)
     quiet_tensorflow()
@@ -54,12 +59,14 @@ def main(argv=None):
         if not stored.is_file() or not (out_dir / "analysis.npz").is_file():
             raise UserError(f"no stored analysis in {out_dir}: run `python run_analysis.py --dataset {args.dataset} "
                             f"--profile {args.profile}` first")
+        session.prepare_output(out_dir)
         return _render(out_dir)
     if args.n_images <= 0:
         raise UserError(f"--n-images must be positive, got {args.n_images}")
     config = session.resolve_config(args, "analysis")
     approaches = zoo.check_approaches(args.dataset, args.approaches)
     models_dir = session.models_dir(args)
+    session.prepare_output(out_dir)  # writable and locked before the stored results are read
 
     from luring_tf.models_io import load_model, model_paths
 
@@ -76,6 +83,7 @@ def main(argv=None):
     for approach, path in zip(approaches, needed[1:]):
         models[approach] = load_model(path)
         components[approach] = models[approach].layers[0]
+    session.check_models(models, dict(zip(["M", *approaches], needed)), args.dataset, session.retrain_fix(args))
 
     # Stored results are keyed by the configuration and by the models' weights digests: after a
     # --retrain the same configuration is recomputed (never re-rendered from the old models' results);
@@ -111,6 +119,7 @@ def main(argv=None):
     start = time.time()
     index = select_examples(models, data.x_test, data.y_test, config["analysis"]["n_examples"], config["seed"])
     print(f"[luring-tf] evaluation set: {len(index)} test images correct for M and {', '.join(approaches)}", flush=True)
+    session.note_capped(config["analysis"]["n_examples"], len(index))
     record, arrays = analyze(models, components, data.x_test[index], data.y_test[index], config,
                              verbose=not args.quiet, n_images=args.n_images)
     record = {"dataset": args.dataset, "profile": args.profile, "fingerprint": fingerprint,

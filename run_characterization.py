@@ -10,39 +10,49 @@ results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running res
 finished attack cells are reused.
 """
 
-from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, run
+from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+
+
+TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "seed", "retrain")
 
 
 def parse(argv=None):
     parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                     formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
+    add_common_arguments(parser, trains=True)
     parser.add_argument("--attacks", nargs="+", default=None,
                         help="subset of fgsm pgd mim miml2 (default: all four)")
     parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>)")
     parser.add_argument("--target-model", default=None, metavar="PATH.h5",
                         help="protect this Keras classifier (inputs in [0,1]): train a luring component "
-                             "for it without labels and save <name>_luring_T.h5 beside it, then stop")
-    return parser.parse_args(argv)
+                             "for it without labels and save <name>_luring_T.h5 beside it, then stop "
+                             "(takes only --dataset, --profile, --set, --data-source, --data-dir, --seed, --retrain)")
+    args = parser.parse_args(argv)
+    if args.target_model:
+        parser.only_with(args, "--target-model", TARGET_FLAGS)
+    return args
 
 
+@releasing_locks
 def main(argv=None):
     args = parse(argv)
-    quiet_tensorflow()
     from pathlib import Path
 
-    from luring_tf import session, zoo
-    from luring_tf.characterization import ATTACKS, characterize, model_table
+    from luring_tf import files, session
     from luring_tf.errors import UserError
+
+    config = session.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
+    if args.target_model and not Path(args.target_model).is_file():
+        raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
+    quiet_tensorflow()
+    from luring_tf import zoo
+    from luring_tf.characterization import ATTACKS, characterize, model_table
     from luring_tf.reporting import characterization_markdown, write_characterization
 
-    config = session.resolve_config(args, "characterization")
     if args.target_model:
         from luring_tf.protect import load_target, protect_model
 
-        if not Path(args.target_model).is_file():
-            raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
-        classifier = load_target(args.target_model, args.dataset, args.retrain)
+        classifier = load_target(args.target_model, args.dataset, args.retrain)  # its folder writable too
         data = session.load_data(config, args.data_dir)
         record = protect_model(args.target_model, data, config, classifier)
         print(f"protected model written to {record['protected_model']}: test agreement with your model "
@@ -57,9 +67,18 @@ def main(argv=None):
         section["attacks"] = {a: section["attacks"].get(a, {}) for a in args.attacks}
     out_dir = Path(args.out or f"results/{args.dataset}")
     models_dir = session.models_dir(args)
-    session.claim_output(out_dir, "characterization", {"config": config, "approaches": list(approaches),
-                                                       "models_dir": str(models_dir)}, args.force)
+    # Models reused from --models-dir must fit the data set and each other (before any training or attack).
+    fix = "pass --retrain to train every model again, or the right --models-dir"
+    trains = args.retrain or session.check_existing_models(models_dir, approaches, args.dataset, fix)
+    if trains:  # both folders proven writable before either is created or locked
+        files.check_writable(models_dir, "--models-dir")
+    session.prepare_output(out_dir)
+    if trains:
+        session.prepare_output(models_dir, "--models-dir")
+    claim = session.claim_output(out_dir, "characterization", {"config": config, "approaches": list(approaches),
+                                                               "models_dir": str(models_dir)}, args.force)
     data = session.load_data(config, args.data_dir)
+    claim()
     print(f"[luring-tf] data: {data.source}; train {len(data.x_train)}, val {len(data.x_val)}, "
           f"test {len(data.x_test)}", flush=True)
     models = zoo.obtain_models(data, config, models_dir, approaches, args.retrain)
@@ -67,6 +86,7 @@ def main(argv=None):
               "models_dir": str(models_dir), "data_source": data.source,
               "table8": model_table(models, data)}
     record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
+    session.note_capped(section["n_examples"], record["characterization"]["n_examples"])
     paths = write_characterization(record, out_dir)
     print(characterization_markdown(record))
     print("written: " + ", ".join(str(p) for p in paths))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import warnings
@@ -43,8 +44,27 @@ class Parser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         raise SystemExit(2)
 
+    def given(self, args: argparse.Namespace, ignore=()) -> list[str]:
+        """The flags (first spelling) of ``args`` set to something else than their default."""
+        flags = []
+        for action in self._actions:
+            if not action.option_strings or action.dest in ignore or action.dest == "help":
+                continue
+            if getattr(args, action.dest, action.default) != action.default:
+                flags.append(action.option_strings[0])
+        return flags
 
-def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str = "quick") -> None:
+    def only_with(self, args: argparse.Namespace, mode: str, allowed) -> None:
+        """In ``mode`` (e.g. ``--render-only``), refuse each flag whose dest is not in ``allowed``: it would be ignored."""
+        ignored = self.given(args, ignore=set(allowed))
+        if ignored:
+            self.error(f"{mode} ignores {', '.join(ignored)}: drop {'them' if len(ignored) > 1 else 'it'}, "
+                       f"or run without {mode}")
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str = "quick",
+                         trains: bool = False) -> None:
+    """Flags of every run script; ``--retrain`` only for a script that trains models (``trains``)."""
     parser.add_argument("--dataset", default="mnist", help="mnist, svhn or cifar10 (default: mnist)")
     parser.add_argument("--profile", default=default_profile,
                         help="configuration profile in configs/<dataset>.yaml: 'quick' (CPU, minutes) or "
@@ -66,10 +86,26 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
     parser.add_argument("--eps", type=float, nargs="+", default=None,
                         help="l-inf budgets in [0,1] (default: the dataset's three)")
     parser.add_argument("--seed", type=int, default=None, help="seed of training and example selection")
-    parser.add_argument("--retrain", action="store_true", help="retrain models even if their .h5 files exist")
+    if trains:
+        parser.add_argument("--retrain", action="store_true", help="retrain models even if their .h5 files exist")
     parser.add_argument("--force", action="store_true",
                         help="recompute finished results and replace results made with another configuration")
     parser.add_argument("--quiet", action="store_true", help="no per-attack progress lines")
+
+
+def releasing_locks(main):
+    """Decorate a script's ``main(argv)``: the output folders it locked are released when it returns or raises."""
+
+    @functools.wraps(main)
+    def wrapper(argv=None):
+        from luring_tf import lock
+
+        try:
+            return main(argv)
+        finally:
+            lock.release_all()
+
+    return wrapper
 
 
 def run(main) -> None:

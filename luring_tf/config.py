@@ -3,17 +3,25 @@
 ``paper`` holds the paper's values (Appendices A-F, the spec's port column where the paper is
 silent); ``quick`` shrinks every size so a CPU run finishes in minutes. Every value can be
 overridden from the command line with ``--set dotted.key=value`` (the value is parsed as YAML),
-and the resolved configuration is written next to the results.
+and the resolved configuration is written next to the results. Every value is checked against
+:mod:`luring_tf.config_schema` once the overrides are applied.
+
+Every departure of one profile from another, generated from the YAML so it cannot drift::
+
+    python -m luring_tf.config --diff quick paper --dataset mnist [--markdown]
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from luring_tf import config_schema
 from luring_tf.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -42,9 +50,10 @@ def load_config(dataset: str, profile: str = "quick", overrides: list[str] | Non
         raise UserError(f"unknown profile {profile!r} for {dataset}: choose one of {', '.join(sorted(known))}")
     config = _merge(document.get("common", {}), known[profile])
     config["dataset"], config["profile"] = dataset, profile
+    defaults = copy.deepcopy(config)
     for item in overrides or []:
         set_value(config, item)
-    return config
+    return config_schema.validate(config, defaults)
 
 
 def set_value(config: dict, assignment: str) -> None:
@@ -79,9 +88,66 @@ def _merge(base: dict, update: dict) -> dict:
 def check_eps(values) -> list[float]:
     """Validate l-inf budgets: each in [0, 1] (pixels live in [0, 1])."""
     eps = [float(v) for v in values]
-    bad = [v for v in eps if not 0.0 <= v <= 1.0]
+    bad = [v for v in eps if not 0.0 <= v <= 1.0]  # NaN fails too
     if bad:
         raise UserError(f"epsilon {bad[0]} is outside [0, 1]: pixel values are in [0, 1], pick e.g. 0.3")
     if not eps:
         raise UserError("no epsilon given: pass at least one value, e.g. --eps 0.3")
     return eps
+
+
+ABSENT = "(absent)"
+
+
+def _differences(a, b, prefix: str) -> list[tuple[str, Any, Any]]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        rows = []
+        for key in list(a) + [k for k in b if k not in a]:
+            rows += _differences(a.get(key, ABSENT), b.get(key, ABSENT), f"{prefix}{key}.")
+        return rows
+    same = a == b and type(a) is type(b)  # 1 and 1.0 (or 0 and false) are a departure too
+    return [] if same else [(prefix[:-1], a, b)]
+
+
+def diff_profiles(dataset: str, first: str, second: str) -> list[tuple[str, Any, Any]]:
+    """Every key whose value differs between two profiles: ``(dotted key, first's value, second's value)``."""
+    a, b = load_config(dataset, first), load_config(dataset, second)
+    a.pop("profile"), b.pop("profile")
+    return sorted(_differences(a, b, ""))
+
+
+def _show(value) -> str:
+    if value is ABSENT:
+        return ABSENT
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("\n...").strip()
+
+
+def format_diff(dataset: str, first: str, second: str, markdown: bool = False) -> str:
+    rows = [(key, _show(va), _show(vb)) for key, va, vb in diff_profiles(dataset, first, second)]
+    if markdown:
+        lines = [f"| {dataset} key | {first} | {second} |", "| --- | --- | --- |"]
+        lines += [f"| `{key}` | {va} | {vb} |" for key, va, vb in rows]
+    else:
+        width = max([len(key) for key, _, _ in rows] + [len("key")])
+        lines = [f"{'key':<{width}}  {first} -> {second}"] + [f"{key:<{width}}  {va} -> {vb}" for key, va, vb in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m luring_tf.config",
+                                     description="Every configuration value where two profiles differ.")
+    parser.add_argument("--diff", nargs=2, metavar=("PROFILE", "OTHER"), required=True,
+                        help="the two profiles to compare, e.g. quick paper")
+    parser.add_argument("--dataset", default="mnist", help="mnist, svhn or cifar10 (default: mnist)")
+    parser.add_argument("--markdown", action="store_true", help="a Markdown table (for README)")
+    args = parser.parse_args(argv)
+    try:
+        print(format_diff(args.dataset, *args.diff, markdown=args.markdown))
+    except UserError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,6 +13,9 @@ from pathlib import Path
 import keras
 
 from luring_tf.errors import UserError
+from luring_tf.fingerprint import weights_digest
+
+NUM_CLASSES = 10  # MNIST, SVHN and CIFAR10
 
 APPROACHES = ("stack", "auto", "ce", "luring")
 
@@ -50,7 +53,30 @@ def load_model(path: str | Path) -> keras.Model:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py/keras raise many types for a corrupt file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load model file {path} ({first}): delete it and retrain with --retrain") from None
+        raise UserError(f"cannot load model file {path} ({first}): delete it and train it again "
+                        "(run_characterization.py --retrain)") from None
+
+
+def check_model(model: keras.Model, path, dataset: str, fix: str) -> None:
+    """``model`` (loaded from ``path``) takes ``dataset``'s images and scores its 10 classes, else ``UserError``."""
+    import architectures
+
+    expected = tuple(architectures.INPUT_SHAPES[dataset])
+    got = tuple(model.input_shape[1:])
+    if got != expected:
+        raise UserError(f"model file {path} takes inputs of shape {got}, {dataset} images are {expected}: "
+                        f"it was trained on another data set; {fix}")
+    classes = model.output_shape[-1]
+    if classes != NUM_CLASSES:
+        raise UserError(f"model file {path} outputs {classes} classes, {dataset} has {NUM_CLASSES}: {fix}")
+
+
+def check_built_on(protected: keras.Model, classifier: keras.Model, protected_path, classifier_path, fix: str) -> None:
+    """T = ``Sequential([P, M])`` holds the classifier ``classifier`` as its M (same weights), else ``UserError``."""
+    inner = protected.layers[-1] if protected.layers else None
+    if not isinstance(inner, keras.Model) or weights_digest(inner) != weights_digest(classifier):
+        raise UserError(f"model file {protected_path} was not built on {classifier_path} (its inner classifier M "
+                        f"has other weights): {fix}")
 
 
 def compose(component: keras.Model, classifier: keras.Model, name: str = "T") -> keras.Sequential:

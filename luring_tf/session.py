@@ -1,31 +1,37 @@
-"""What both run scripts do first: resolve the configuration, load the data, reach the models."""
+"""What every run script does first: resolve the configuration, check the models and the output folders, load the data.
+
+Everything here runs before any long work (training, attacks), so a user mistake costs seconds.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from luring_tf import config as config_module
-from luring_tf import files
+from luring_tf import config_schema, files, lock
 from luring_tf.data import load_dataset
 from luring_tf.errors import UserError
 
+RUN_CONFIG = "run-config.json"
+
 
 def resolve_config(args, section: str) -> dict:
-    """Profile + ``--set`` overrides + the dedicated flags (which win), validated."""
+    """Profile + ``--set`` overrides + the dedicated flags (which win), every value validated."""
     config = config_module.load_config(args.dataset, args.profile, args.overrides)
     if args.seed is not None:
+        config_schema.check_value("seed", args.seed, "--seed")
         config["seed"] = args.seed
     if args.data_source:
         config["data"]["source"] = args.data_source
     elif args.data_dir:  # a folder given by the user wins over the profile's default source
         config["data"]["source"] = "auto"
     if args.n_examples is not None:
-        if args.n_examples <= 0:
-            raise UserError(f"--n-examples must be positive, got {args.n_examples}")
+        config_schema.check_value(f"{section}.n_examples", args.n_examples, "--n-examples")
         config[section]["n_examples"] = args.n_examples
     # A section without its own ε list (the analysis) reads the characterization's.
     eps_section = section if "eps" in config[section] else "characterization"
     if args.eps is not None:
+        config_schema.check_value(f"{eps_section}.eps", list(args.eps), "--eps")
         config[eps_section]["eps"] = args.eps
     config[eps_section]["eps"] = config_module.check_eps(config[eps_section]["eps"])
     return config
@@ -42,14 +48,105 @@ def load_data(config: dict, data_dir):
                         sample_test_size=d["sample_test_size"])
 
 
-def claim_output(out_dir: Path, record_name: str, fingerprint: dict, force: bool) -> None:
-    """Refuse to mix results of another configuration into ``out_dir`` unless ``force``."""
-    path = out_dir / "run-config.json"
-    if path.exists() and not force:
-        previous = files.read_json(path).get(record_name)
-        if previous is not None and previous != fingerprint:
-            raise UserError(f"{out_dir} holds {record_name} results of another configuration: "
-                            "pass --out elsewhere, or --force to replace them")
-    record = files.read_json(path) if path.exists() else {}
-    record[record_name] = fingerprint
-    files.write_json(path, record)
+def prepare_output(folder, flag: str = "--out") -> Path:
+    """Create ``folder``, prove it writable and lock it for this run (a second run refuses in one line)."""
+    folder = files.check_writable(folder, flag)
+    lock.lock_folder(folder, flag)
+    return folder
+
+
+def claim_output(out_dir: Path, record_name: str, fingerprint: dict, force: bool):
+    """Refuse to mix results of another configuration into ``out_dir`` unless ``force``; returns ``record()``.
+
+    ``out_dir/run-config.json`` maps each result (``characterization``, ``defense_<attack>``, ...) to
+    the configuration that made it. A corrupt file is a one-line error, replaced under ``force``.
+    Nothing is written until the returned ``record()`` is called (once the data has loaded, just
+    before the work), so a run that stops on a later user error leaves the folder as it was.
+    Call both with ``out_dir`` locked (:func:`prepare_output`): they read, then write the file.
+    """
+    path = Path(out_dir) / RUN_CONFIG
+    stored = _read_run_config(path, force)
+    previous = stored.get(record_name)
+    if previous is not None and previous != _as_json(fingerprint) and not force:
+        raise UserError(f"{out_dir} holds {record_name} results of another configuration: "
+                        "pass --out elsewhere, or --force to replace them")
+
+    def record() -> None:
+        current = _read_run_config(path, force)
+        current[record_name] = fingerprint
+        files.write_json(path, current)
+
+    return record
+
+
+def _read_run_config(path: Path, force: bool) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        stored = files.read_json(path)
+        if not isinstance(stored, dict):
+            raise UserError(f"result file {path} is corrupt (not a JSON object): delete it or rerun with "
+                            "--force to recompute it")
+        return stored
+    except UserError:
+        if not force:
+            raise
+        return {}  # --force: the corrupt record is replaced
+
+
+def _as_json(value):
+    """``value`` as it reads back from JSON (tuples become lists), to compare with a stored record."""
+    import json
+
+    return json.loads(json.dumps(value, default=files._jsonable))
+
+
+def retrain_fix(args) -> str:
+    """The command that retrains every model of this run's dataset, profile and models folder."""
+    command = f"python run_characterization.py --dataset {args.dataset} --profile {args.profile}"
+    if args.models_dir:
+        command += f" --models-dir {args.models_dir}"
+    return f"train the models again with `{command} --retrain`, or pass the right --models-dir"
+
+
+def check_models(models: dict, paths: dict, dataset: str, fix: str) -> None:
+    """Every loaded model fits ``dataset`` (input shape, 10 classes) and every T but Stack's holds the M in use.
+
+    ``models``: ``{"M": M, approach: T}``; ``paths``: the same keys, the files they came from.
+    Stack's T holds its own jointly trained classifier, not M (Appendix B).
+    """
+    from luring_tf.models_io import check_built_on, check_model
+
+    for name, model in models.items():
+        check_model(model, paths[name], dataset, fix)
+    for name, model in models.items():
+        if name not in ("M", "stack") and "M" in models:
+            check_built_on(model, models["M"], paths[name], paths["M"], fix)
+
+
+def check_existing_models(models_dir: Path, approaches, dataset: str, fix: str) -> bool:
+    """Check the model files already in ``models_dir`` (those a run will reuse); True when some are missing.
+
+    Loads each existing M.h5 / <approach>_T.h5 once more than the training step will: seconds,
+    against a wrong M.h5 silently training components for it.
+    """
+    from luring_tf.models_io import load_model, model_paths
+
+    paths = {"M": model_paths(models_dir)["M"]}
+    paths.update({a: model_paths(models_dir, a)["T"] for a in approaches})
+    present = {name: path for name, path in paths.items() if path.is_file()}
+    if "M" not in present and any(a != "stack" for a in present):
+        orphan = next(present[a] for a in present if a != "stack")
+        raise UserError(f"model file {orphan} exists but {paths['M']} is missing: T = M∘P cannot be checked "
+                        f"against its M; {fix}")
+    models = {name: load_model(path) for name, path in present.items()}
+    check_models(models, present, dataset, fix)
+    return len(present) < len(paths)
+
+
+def note_capped(requested: int, used: int, flag: str = "--n-examples") -> None:
+    """Say when fewer usable test images than asked for exist (the rates use ``used``)."""
+    if used < requested:
+        print(f"[luring-tf] note: only {used} test images are classified correctly by every model, fewer than "
+              f"the {requested} asked for ({flag} or the profile's n_examples): every rate uses n = {used}",
+              flush=True)

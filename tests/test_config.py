@@ -39,3 +39,27 @@ def test_unknown_dataset_profile_and_bad_eps():
     with pytest.raises(UserError, match="outside"):
         check_eps([0.3, 1.5])
     assert check_eps([0, 1]) == [0.0, 1.0]
+
+
+def test_diff_lists_every_departure_of_quick_from_paper():
+    import subprocess
+    import sys
+
+    from luring_tf.config import diff_profiles, format_diff
+
+    rows = {key: (a, b) for key, a, b in diff_profiles("mnist", "quick", "paper")}
+    quick, paper = load_config("mnist", "quick"), load_config("mnist", "paper")
+    assert rows["train.luring.steps"] == (quick["train"]["luring"]["steps"], 50000)
+    assert rows["train.base.lr"] == (quick["train"]["base"]["lr"], [0.01])
+    assert rows["defense.attacks.spsa.nb_iter"] == (quick["defense"]["attacks"]["spsa"]["nb_iter"], 100)
+    assert rows["train.base.fallback_below"][0] == "(absent)"
+    assert "seed" not in rows and "profile" not in rows and "characterization.eps" not in rows
+    # every listed key really differs, and every key that differs is listed
+    for key, (a, b) in rows.items():
+        assert a != b or type(a) is not type(b), key
+    assert diff_profiles("mnist", "quick", "quick") == []
+    table = format_diff("svhn", "quick", "paper", markdown=True)
+    assert table.splitlines()[0] == "| svhn key | quick | paper |" and "`train.luring.steps` | 100 | 50000" in table
+    result = subprocess.run([sys.executable, "-m", "luring_tf.config", "--diff", "quick", "paper"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "train.luring.steps" in result.stdout and "->" in result.stdout

@@ -69,3 +69,26 @@ def test_logits_view_of_fused_softmax_and_of_t():
     t = compose(architectures.build_luring_component("mnist"), m)
     xi = np.random.default_rng(2).random((2, 28, 28, 1)).astype("float32")
     assert np.allclose(keras.ops.softmax(logits_view(t)(xi)), t(xi), atol=1e-6)
+
+
+def test_checks_of_loaded_models_name_the_file_and_the_fix(tmp_path):
+    from luring_tf.models_io import check_built_on, check_model
+
+    def classifier(shape=(28, 28, 1), classes=10, seed=0):
+        keras.utils.set_random_seed(seed)
+        return keras.Sequential([keras.Input(shape), keras.layers.Flatten(), keras.layers.Dense(classes),
+                                 keras.layers.Activation("softmax")])
+
+    m = classifier()
+    check_model(m, "M.h5", "mnist", "retrain")
+    with pytest.raises(UserError, match=r"M.h5 takes inputs of shape \(32, 32, 3\), mnist images are \(28, 28, 1\)"):
+        check_model(classifier((32, 32, 3)), "M.h5", "mnist", "retrain")
+    with pytest.raises(UserError, match="outputs 5 classes, mnist has 10: retrain"):
+        check_model(classifier(classes=5), "M.h5", "mnist", "retrain")
+    p = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1)])
+    save_model(m, tmp_path / "M.h5")
+    save_model(compose(p, m), tmp_path / "T.h5")
+    loaded_m, loaded_t = load_model(tmp_path / "M.h5"), load_model(tmp_path / "T.h5")
+    check_built_on(loaded_t, loaded_m, "T.h5", "M.h5", "retrain")  # the same weights after a round trip
+    with pytest.raises(UserError, match="T.h5 was not built on M.h5"):
+        check_built_on(loaded_t, classifier(seed=1), "T.h5", "M.h5", "retrain")

@@ -99,37 +99,4 @@ def test_svhn_and_cifar10_end_to_end_from_official_files(tmp_path, dataset, writ
     assert record["dataset"] == dataset and "local files" in record["data_source"]
     assert (tmp_path / "models" / "luring_T.h5").is_file()
 
-
-@pytest.mark.parametrize("args,fragments", [
-    (["--dataset", "imagenet"], ["unknown dataset", "mnist"]),
-    (["--eps", "1.5"], ["outside [0, 1]"]),
-    (["--profile", "huge"], ["unknown profile"]),
-    (["--approaches", "auto", "--dataset", "cifar10"], ["unknown approach"]),
-    (["--attacks", "spsa"], ["unknown attack"]),
-    (["--n-examples", "0"], ["positive"]),
-    (["--set", "nokey=1"], ["unknown configuration key"]),
-    (["--dataset", "svhn"], ["--data-dir", "train_32x32.mat"]),
-    (["--data-source", "files"], ["--data-dir"]),
-    (["--set", "train.base.lr=[0.1, 0.01]"], ["lr_boundaries"]),
-])
-def test_bad_input_is_one_line_and_nonzero(tmp_path, args, fragments):
-    result = run_script("run_characterization.py", "--out", str(tmp_path / "out"),
-                        "--models-dir", str(tmp_path / "models"), *args, cwd=tmp_path, timeout=120)
-    assert_one_line_error(result, *fragments)
-    assert not (tmp_path / "models").exists()
-
-
-def test_corrupt_model_file_is_one_line_and_kept(tmp_path):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "M.h5").write_bytes(b"garbage")
-    write_mnist(tmp_path / "data", n_train=60, n_test=20, pattern=True)
-    result = run_script("run_characterization.py", "--data-dir", str(tmp_path / "data"), "--models-dir", str(models),
-                        "--out", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
-    assert_one_line_error(result, "M.h5", "--retrain")
-    assert (models / "M.h5").read_bytes() == b"garbage"
-
-
-def test_missing_target_model_is_one_line(tmp_path):
-    result = run_script("run_characterization.py", "--target-model", str(tmp_path / "none.h5"), cwd=tmp_path)
-    assert_one_line_error(result, "not found")
+# Bad input (unknown names, bad values, corrupt or missing model files...): tests/test_cli_errors.py
