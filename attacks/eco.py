@@ -35,14 +35,15 @@ def split_blocks(shape: tuple[int, ...], block_size: int) -> tuple[tuple[int, in
 
 
 class _EcoImage:
-    """The parsimonious attack on one image, as a generator: yields candidate images [k,H,W,C] to evaluate and
-    receives (losses [k], misclassified [k]) back. Loss = -CE(logits, y), minimised."""
+    """The parsimonious attack on one image, as a generator: yields the signs of candidate perturbations
+    (int8 [k,H,W,C] in {-1, +1}; the candidate image is clip(x + eps * sign, 0, 1)) and receives
+    (losses [k], misclassified [k]) back. Loss = -CE(logits, y), minimised."""
 
     def __init__(self, x, eps, rng, block_size, batch_size, max_queries, early_stop, py2_floor_div):
         self.x, self.eps, self.rng = x, eps, rng
         self.block_size, self.batch_size, self.max_queries = block_size, batch_size, max_queries
         self.early_stop, self.py2_floor_div = early_stop, py2_floor_div
-        self.sign = -np.ones_like(x)  # noise = eps * sign, starts at -eps everywhere
+        self.sign = -np.ones(x.shape, np.int8)  # noise = eps * sign, starts at -eps everywhere
         self.queries = 0
         self.local_searches = 0
         self.success = False
@@ -52,19 +53,26 @@ class _EcoImage:
         return a // b if self.py2_floor_div else math.ceil(a / b)
 
     def _image(self, sign: np.ndarray) -> np.ndarray:
-        return np.clip(self.x + self.eps * sign, 0.0, 1.0)
+        return np.clip(self.x + np.float32(self.eps) * sign.astype(np.float32), 0.0, 1.0)
 
-    def _flipped(self, sign: np.ndarray, block) -> np.ndarray:
+    def _flip(self, sign: np.ndarray, block) -> None:
+        """Flip one block of ``sign`` [H,W,C] in place."""
         r, s, c = block
-        out = sign.copy()
-        out[..., r:r + self.block, s:s + self.block, c] *= -1.0
-        return out
+        view = sign[r:r + self.block, s:s + self.block, c]
+        np.negative(view, out=view)
+
+    def _candidates(self, blocks, idxs) -> np.ndarray:
+        """The current sign with one block flipped, for each block index of ``idxs``: int8 [k,H,W,C]."""
+        signs = np.repeat(self.sign[None], len(idxs), axis=0)
+        for j, i in enumerate(idxs):
+            self._flip(signs[j], blocks[i])
+        return signs
 
     def _query(self, signs: np.ndarray):
         if self.queries + len(signs) > self.max_queries:
             raise _BudgetExhausted
         self.queries += len(signs)
-        return (yield self._image(signs))
+        return (yield signs)
 
     def _query_until_success(self, signs: np.ndarray):
         """Early-stopping chunk: charged up to and including its first misclassified candidate, else whole.
@@ -77,7 +85,7 @@ class _EcoImage:
         room = self.max_queries - self.queries
         if room <= 0:
             raise _BudgetExhausted
-        losses, wrong = yield self._image(signs[:room])
+        losses, wrong = yield signs[:room]
         if wrong.any():
             self.queries += int(np.argmax(wrong)) + 1
             return losses, wrong
@@ -91,31 +99,31 @@ class _EcoImage:
         heap = []
         for ib in range(self._ndiv(len(candidates), CHUNK)):
             idxs = candidates[ib * CHUNK:(ib + 1) * CHUNK]
-            signs = np.stack([self._flipped(self.sign, blocks[i]) for i in idxs])
+            signs = self._candidates(blocks, idxs)
             if insert and self.early_stop:
                 losses, wrong = yield from self._query_until_success(signs)
             else:
                 losses, wrong = yield from self._query(signs)
             if insert and self.early_stop and wrong.any():
                 j = int(np.argmax(wrong))
-                self.sign = signs[j]
+                self.sign = signs[j].copy()
                 return float(losses[j]), True
             for loss, i in zip(losses, idxs):
                 heapq.heappush(heap, (float(loss) - cur, int(i)))
         if heap:  # the best candidate is accepted unconditionally
             margin, i = heapq.heappop(heap)
             cur += margin
-            self.sign = self._flipped(self.sign, blocks[i])
+            self._flip(self.sign, blocks[i])
             in_set[i] = insert
         while heap:
             _, i = heapq.heappop(heap)
-            losses, _ = yield from self._query(self._flipped(self.sign, blocks[i])[None])
+            losses, _ = yield from self._query(self._candidates(blocks, [i]))
             margin = float(losses[0]) - cur
             if not heap or margin <= heap[0][0]:
                 if margin > 0:
                     break
                 cur = float(losses[0])
-                self.sign = self._flipped(self.sign, blocks[i])
+                self._flip(self.sign, blocks[i])
                 in_set[i] = insert
             else:
                 heapq.heappush(heap, (margin, i))
@@ -197,12 +205,18 @@ def eco(model, x, y=None, *, eps: float, max_queries: int = 20000, block_size: i
         return identity_result(xt, q, queries_per_image=np.zeros(len(xt), np.int64))
     x_np, y_np = xt.numpy(), yt.numpy()
 
-    @tf.function(input_signature=[tf.TensorSpec([None, *x_np.shape[1:]], tf.float32),
+    x_all, eps32 = tf.constant(x_np), tf.constant(eps, tf.float32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, *x_np.shape[1:]], tf.int8), tf.TensorSpec([None], tf.int32),
                                   tf.TensorSpec([None], tf.int64)])
-    def oracle(images, labels):
+    def oracle(signs, owner, labels):
+        """Candidates clip(x[owner] + eps * sign, 0, 1) (built here, not in numpy): (losses, misclassified)."""
+        images = tf.clip_by_value(tf.gather(x_all, owner) + eps32 * tf.cast(signs, tf.float32), 0.0, 1.0)
         logits = fn(images)
         loss = -tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
         return loss, tf.argmax(logits, axis=1) != labels
+
+    oracle_fn = oracle.get_concrete_function()  # called with tensors: less per-call overhead
 
     runs = [_EcoImage(x_np[i], eps, np.random.RandomState(None if seed is None else seed + i), block_size,
                       batch_size, max_queries, early_stop, py2_floor_div) for i in range(len(x_np))]
@@ -223,11 +237,13 @@ def eco(model, x, y=None, *, eps: float, max_queries: int = 20000, block_size: i
     while pending:
         ids = list(pending)
         sizes = [len(pending[i]) for i in ids]
-        images = np.concatenate([pending[i] for i in ids]).astype(np.float32)
-        labels = np.repeat(y_np[ids], sizes)
+        signs = np.concatenate([pending[i] for i in ids])
+        owner = np.repeat(np.array(ids, np.int32), sizes)
+        labels = y_np[owner]
         losses, wrong = [], []
-        for s in range(0, len(images), eval_batch):
-            loss, w = oracle(images[s:s + eval_batch], labels[s:s + eval_batch])
+        for s in range(0, len(signs), eval_batch):
+            loss, w = oracle_fn(tf.constant(signs[s:s + eval_batch]), tf.constant(owner[s:s + eval_batch]),
+                                tf.constant(labels[s:s + eval_batch]))
             losses.append(loss.numpy())
             wrong.append(w.numpy())
         losses, wrong = np.concatenate(losses), np.concatenate(wrong)
