@@ -49,11 +49,8 @@ def model_table(models: dict, data, margin: float = metrics.CHANCE_MARGIN) -> di
     carries ``at_chance: true`` and a ``warning`` sentence (e.g. a luring component collapsed to a
     constant image); the others carry ``at_chance: false``.
     """
-    preds, classes = {}, {}
-    for name, model in models.items():
-        scores = model.predict(data.x_test, batch_size=500, verbose=0)
-        preds[name] = np.argmax(scores, axis=1).astype(np.int64)
-        classes[name] = int(scores.shape[-1])
+    preds = {name: predict_labels(model, data.x_test, name=name) for name, model in models.items()}
+    classes = {name: int(model.output_shape[-1]) for name, model in models.items()}
     table = {}
     for name in models:
         row = {"test_accuracy": metrics.accuracy(preds[name], data.y_test).as_dict()}

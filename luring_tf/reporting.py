@@ -179,8 +179,8 @@ def figure3(record: dict):
             if j == 0:
                 axis.set_ylabel("ℓ0 (changed components)", fontsize=8)
             axis.grid(alpha=0.3)
-    figure.suptitle(f"{record['dataset']}: ℓ0 of the adversarial examples fooling every M∘P (Figure 3 left/middle)",
-                    fontsize=10)
+    figure.suptitle(f"{record['dataset']}: ℓ0 of the adversarial examples fooling every M∘P (Figure 3 left/middle)\n"
+                    "boxes: quartiles, whiskers: min–max, ▲ mean, × mean in pixels (any channel)", fontsize=10)
     figure.tight_layout()
     return figure
 
