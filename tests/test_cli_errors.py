@@ -10,16 +10,15 @@ so the rows run two at a time. (NaN inputs, --data-dir fallback and the tfds pat
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from cli_table import changed, make_readonly, run_two_at_a_time, selected_ids, snapshot, undo_readonly
 from conftest import assert_one_line_error, run_script
 from official_files import MNIST_NAMES, write_mnist
 
@@ -36,7 +35,6 @@ class Case:
     out: str = "absent"  # state of the output folder before the run (see _prepare)
     with_out: bool = True  # pass --out <case>/out
     readonly: bool = False  # needs a folder the run cannot write to
-    extra: dict = field(default_factory=dict)
 
 
 CASES = [
@@ -145,38 +143,6 @@ def _tiny_models(root):
     return paths
 
 
-def _make_readonly(folder) -> bool:
-    """Make ``folder`` unwritable even for root (immutable flag) or by mode bits; False when impossible."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        return True
-    return shutil.which("chattr") is not None and subprocess.run(
-        ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-
-
-def _undo_readonly(folder) -> None:
-    if os.geteuid() != 0:
-        folder.chmod(0o755)
-    else:
-        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
-
-
-def _snapshot(*roots) -> dict:
-    """Every file under ``roots``: path -> (size, mtime, sha1)."""
-    state = {}
-    for root in roots:
-        if root.is_file():
-            paths = [root]
-        elif root.is_dir():
-            paths = [p for p in root.rglob("*") if p.is_file()]
-        else:
-            paths = []
-        for path in paths:
-            stat = path.stat()
-            state[str(path)] = (stat.st_size, stat.st_mtime_ns, hashlib.sha1(path.read_bytes()).hexdigest())
-    return state
-
-
 def _prepare(case: Case, case_dir):
     """Lay out the case's output folder; returns a release function (the held lock of 'locked')."""
     out = case_dir / "out"
@@ -207,8 +173,7 @@ def _prepare(case: Case, case_dir):
 def outcomes(tmp_path_factory, request):
     """Run the selected cases, two at a time: id -> (result, files before, files after, or a skip reason)."""
     work = tmp_path_factory.mktemp("cli-errors")
-    selected = {item.callspec.params["case"].id for item in request.session.items
-                if getattr(item, "callspec", None) and isinstance(item.callspec.params.get("case"), Case)}
+    selected = selected_ids(request, Case)
     models = _tiny_models(work / "models")
     x_train, _, _, _ = write_mnist(work / "data", n_train=60, n_test=20, pattern=True)
     write_mnist(work / "damaged", n_train=60, n_test=20, gz=False, pattern=True)
@@ -217,7 +182,7 @@ def outcomes(tmp_path_factory, request):
     readonly = work / "readonly"
     readonly.mkdir()
     shutil.copy(models["good"] / "M.h5", readonly / "M.h5")
-    readonly_ok = _make_readonly(readonly)
+    readonly_ok = make_readonly(readonly)
     places = {"work": work, "data": work / "data", "damaged": work / "damaged", "readonly": readonly, **models}
 
     def one(case: Case):
@@ -230,21 +195,18 @@ def outcomes(tmp_path_factory, request):
         if case.with_out:
             args += ["--out", str(case_dir / "out")]
         watched = [case_dir, readonly, *models.values()]
-        before = _snapshot(*watched)
+        before = snapshot(*watched)
         try:
             result = run_script(case.script, *args, cwd=case_dir, timeout=300)
         finally:
             release()
-        return result, before, _snapshot(*watched)
+        return result, before, snapshot(*watched)
 
-    cases = [c for c in CASES if c.id in selected]
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = dict(zip([c.id for c in cases], pool.map(one, cases)))
+        return run_two_at_a_time(one, [c for c in CASES if c.id in selected])
     finally:
         if readonly_ok:
-            _undo_readonly(readonly)
-    return results
+            undo_readonly(readonly)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -255,8 +217,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(outcomes, case):
     result, before, after = outcome
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert_one_line_error(result, *[w.format(pid=os.getpid()) for w in case.words])
-    changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
-    assert not changed, f"files created or changed: {changed}"
+    assert not changed(before, after), f"files created or changed: {changed(before, after)}"
 
 
 def test_every_case_id_is_unique():

@@ -48,7 +48,8 @@ def test_hostile_values_are_one_line_errors(override, words):
     with pytest.raises(UserError) as caught:
         load_config("mnist", "quick", [override])
     message = str(caught.value)
-    assert "\n" not in message and "configs/mnist.yaml" in message or "lr_boundaries" in message
+    assert "\n" not in message
+    assert "configs/mnist.yaml" in message or "lr_boundaries" in message  # the fix is named
     for word in words:
         assert word in message, message
 
