@@ -1,0 +1,86 @@
+#!/usr/bin/env python
+"""Wall and CPU seconds of every stage of a characterization run (issue 9: the quick run's time).
+
+    python benchmarks/quick_run.py                          # MNIST, quick profile, everything retrained
+    python benchmarks/quick_run.py --dataset mnist -- --set train.luring.steps=500
+
+Runs ``run_characterization.py``'s ``main`` in this process, into fresh temporary folders (so every
+model is trained), and times each stage: imports, data, M, each approach, Table 8, attacks, and the
+rest (report, figure). CPU = this process's user + system seconds from ``resource.getrusage`` (all
+threads). The load average is printed before and after: on a shared machine wall time lies, CPU
+seconds much less. The stage times of the models are also in ``<models>/training.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+STAGES: list[tuple[str, float, float]] = []
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(name, function):
+    def wrapper(*args, **kwargs):
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            label = name(*args) if callable(name) else name
+            STAGES.append((label, time.perf_counter() - wall, cpu_seconds() - cpu))
+    return wrapper
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--keep", default=None, help="write models and results here instead of a temporary folder")
+    parser.add_argument("extra", nargs="*", help="more run_characterization.py arguments (after --)")
+    args = parser.parse_args()
+    start_wall, start_cpu, load_before = time.perf_counter(), cpu_seconds(), os.getloadavg()
+    work = Path(args.keep or tempfile.mkdtemp(prefix="luring-quick-run-"))
+
+    from luring_tf.cli import quiet_tensorflow
+
+    timed("imports (TensorFlow)", quiet_tensorflow)()
+    from luring_tf import characterization, session, zoo
+
+    session.load_data = timed("data", session.load_data)
+    zoo.obtain_classifier = timed("train M", zoo.obtain_classifier)
+    zoo.obtain_protected = timed(lambda approach, *rest: f"train {approach}", zoo.obtain_protected)
+    characterization.model_table = timed("Table 8", characterization.model_table)
+    characterization.characterize = timed("attacks (DR, IAR)", characterization.characterize)
+    import run_characterization
+
+    argv = ["--dataset", args.dataset, "--profile", args.profile, "--models-dir", str(work / "models"),
+            "--out", str(work / "results"), "--quiet", *args.extra]
+    code = run_characterization.main(argv)
+    total_wall, total_cpu = time.perf_counter() - start_wall, cpu_seconds() - start_cpu
+    named_wall, named_cpu = sum(s[1] for s in STAGES), sum(s[2] for s in STAGES)
+    STAGES.append(("rest (report, figure, start-up)", total_wall - named_wall, total_cpu - named_cpu))
+    print(f"\n{args.dataset} {args.profile}: python run_characterization.py {' '.join(argv)}")
+    print(f"{'stage':<34}{'wall s':>9}{'CPU s':>9}")
+    for name, wall, cpu in STAGES:
+        print(f"{name:<34}{wall:>9.1f}{cpu:>9.1f}")
+    print(f"{'total':<34}{total_wall:>9.1f}{total_cpu:>9.1f}")
+    print(f"load average (1, 5, 15 min) before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, "
+          f"after {' '.join(f'{v:.1f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
+    print(f"models and results in {work}")
+    return code or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
