@@ -429,9 +429,10 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
     name = f"{objective} P"
-    train_logits = classifier_logits(classifier, data.x_train)
-    val = tf.data.Dataset.from_tensor_slices(
-        (data.x_val, classifier_logits(classifier, data.x_val), data.y_val)).batch(500)
+    with reproducible(seed, deterministic):
+        train_logits = classifier_logits(classifier, data.x_train)
+        val = tf.data.Dataset.from_tensor_slices(
+            (data.x_val, classifier_logits(classifier, data.x_val), data.y_val)).batch(500)
     every = int(cfg["eval_every"])
     restarts = int(cfg.get("restarts", 3))
     warmup = int(cfg.get("identity_warmup_steps", 0))
