@@ -80,8 +80,8 @@ def check_protected(approach: str, model, data) -> dict:
     at_chance = metrics.at_chance_level(accuracy, classes)
     if at_chance:
         _log(f"WARNING: {approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
-             f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer "
-             f"(--set train.{approach}...) or with another --seed, then --retrain")
+             f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer (--set train.{approach}."
+             f"{'epochs' if approach in ('stack', 'auto') else 'steps'}=...) or with another --seed, then --retrain")
     return {"test_accuracy": round(accuracy, 4), "at_chance": bool(at_chance)}
 
 
