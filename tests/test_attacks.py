@@ -320,6 +320,7 @@ INVALID = [
     ("pgd", {"eps": 0.1, "nb_iter": 0}), ("mim", {"eps": 0.1, "eps_iter": 0.0}),
     ("mim_ti", {"eps": 0.1, "kernel_size": 0}), ("dim_ti", {"eps": 0.1, "kernel_size": -3}),
     ("dim", {"eps": 0.1, "p": 1.5}), ("dim", {"eps": 0.1, "p": -0.1}), ("dim", {"eps": 0.1, "diversity": "up"}),
+    ("dim", {"eps": 0.1, "resize": "bicubic"}), ("dim_ti", {"eps": 0.1, "resize": None}),
     ("eco", {"eps": 0.1, "max_queries": 0}), ("eco", {"eps": 0.1, "max_queries": -5}),
     ("eco", {"eps": 1.1}), ("spsa", {"eps": 0.1, "spsa_samples": 0}), ("spsa", {"eps": 0.1, "spsa_samples": 7}),
     ("spsa", {"eps": 0.1, "learning_rate": -1.0}), ("spsa", {"eps": 0.1, "nb_iter": 0}),
