@@ -125,6 +125,7 @@ RULES: list[tuple[str, Check]] = [
     ("dataset", text),
     ("profile", text),
     ("seed", non_negative_int),
+    ("deterministic", boolean),
     ("data.source", data_source),
     ("data.val_fraction", below_one),
     ("data.split_seed", non_negative_int),

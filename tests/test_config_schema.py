@@ -21,6 +21,7 @@ def test_every_shipped_value_is_allowed(dataset, profile):
     ("seed=abc", ["seed=abc", "an integer >= 0"]),
     ("seed=-1", ["seed=-1"]),
     ("seed=true", ["seed=true"]),
+    ("deterministic=1", ["deterministic=1", "true or false"]),
     ("defense.eps=abc", ["defense.eps=abc", "[0, 1]"]),
     ("defense.eps=[]", ["non-empty"]),
     ("characterization.eps=[0.3, 2]", ["2 is outside [0, 1]"]),
@@ -54,13 +55,15 @@ def test_hostile_values_are_one_line_errors(override, words):
         assert word in message, message
 
 
-@pytest.mark.parametrize("override", [
-    "train.base.augment=true", "train.base.augment=false", "train.base.augment={rotation_deg: 5}",
-    "data.n_train=null", "data.n_train=500", "defense.attacks.dim.p=0.5", "defense.attacks.mim_ti.kernel_size=3",
-    "characterization.attacks.fgsm=null", "train.ce.lr=0.001", "seed=0", "defense.eps=[0, 1]",
+@pytest.mark.parametrize("overrides", [
+    ["train.base.augment=true"], ["train.base.augment=false"], ["train.base.augment={rotation_deg: 5}"],
+    ["data.n_train=null"], ["data.n_train=500"], ["defense.attacks.dim.p=0.5"],
+    ["defense.attacks.mim_ti.kernel_size=3"], ["characterization.attacks.fgsm=null"], ["seed=0"],
+    ["defense.eps=[0, 1]"], ["deterministic=true"], ["train.ce.lr=0.001", "train.ce.lr_boundaries=[]"],
+    ["train.ce.lr=[0.01, 0.001]", "train.ce.lr_boundaries=[10]"],
 ])
-def test_valid_overrides_pass(override):
-    load_config("mnist", "quick", [override])
+def test_valid_overrides_pass(overrides):
+    load_config("mnist", "quick", overrides)
 
 
 def test_flags_are_named_in_their_own_words():
