@@ -178,7 +178,7 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
     import time
 
     import attacks
-    from luring_tf.adversarial import craft
+    from luring_tf.adversarial import craft, predict_labels
     from luring_tf.models_io import logits_view
 
     section = config["analysis"]
@@ -260,10 +260,11 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
     target = "luring" if "luring" in models else approaches[-1]
     eps = float(max(config["characterization"]["eps"]))
     params = dict(config["characterization"]["attacks"].get("mim") or {"nb_iter": 20, "eps_iter": 0.025, "decay": 1.0})
-    x_adv, _ = craft("mim", models[target], x[:k], y[:k], eps, params, batch, int(config["seed"]), False)
+    x_adv, _ = craft("mim", models[target], x[:k], y[:k], eps, params, batch, int(config["seed"]), False,
+                     name=f"{target}_T")
     arrays.update(fig4_x=x[:k], fig4_x_adv=x_adv, fig4_y=y[:k],
-                  fig4_t=np.argmax(models[target].predict(x_adv, verbose=0), axis=1),
-                  fig4_m=np.argmax(models["M"].predict(x_adv, verbose=0), axis=1))
+                  fig4_t=predict_labels(models[target], x_adv, name=f"{target}_T"),
+                  fig4_m=predict_labels(models["M"], x_adv, name="M"))
     record["fig4"] = {"attack": "mim", "eps": eps, "params": params, "target": target, "n_images": int(k),
                       "fooled_T": int((arrays["fig4_t"] != y[:k]).sum()),
                       "fooled_M": int((arrays["fig4_m"] != y[:k]).sum())}

@@ -120,10 +120,10 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                 def compute(approach=approach):
                     start = time.time()
                     x_adv, info = craft(attack, models[approach], x, y, eps, params,
-                                        section["batch_size"], config["seed"], verbose)
+                                        section["batch_size"], config["seed"], verbose, name=f"{approach}_T")
                     _log(f"{attack} eps={eps:g} on {approach}: {time.time() - start:.1f}s")
-                    return dict(t_adv=predict_labels(models[approach], x_adv),
-                                m_adv=predict_labels(models["M"], x_adv),
+                    return dict(t_adv=predict_labels(models[approach], x_adv, name=f"{approach}_T"),
+                                m_adv=predict_labels(models["M"], x_adv, name="M"),
                                 iterations=np.array(info["iterations"]), **distortions(x, x_adv))
 
                 cell = _cell(path, key, compute, f"{attack} eps={eps:g} on {approach}")

@@ -227,9 +227,10 @@ def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float,
             return dict(stored, reused=True)
         _log(f"recomputing {attack} eps={eps:g} on {approach}: {why}")
     start = time.time()
-    x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose)
-    t_adv = predict_labels(models[approach], x_adv)
-    m_adv = predict_labels(models["M"], x_adv)
+    x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose,
+                        name=f"{approach}_T")
+    t_adv = predict_labels(models[approach], x_adv, name=f"{approach}_T")
+    m_adv = predict_labels(models["M"], x_adv, name="M")
     files.write_npz(npz_path, x_adv=x_adv.astype(np.float32), index=np.asarray(index, dtype=np.int64),
                     y=np.asarray(y, dtype=np.int64), m_pred=m_adv, t_pred=t_adv, eps=np.float32(eps),
                     params=np.array(json.dumps(params, sort_keys=True)),
