@@ -7,9 +7,11 @@
 
 Every ratio is measured with its two sides interleaved (reference, attack, reference, attack, ...) so that both
 see the same load, and repeated: the table gives the median over repeats and the spread (max - min) / median,
-flagged ``UNSTABLE`` above 10 % (then the median is not to be trusted: rerun on a quieter machine).
-On the MNIST Madry net and the CIFAR10 VGG net of ``architectures`` (random weights). About 5 minutes on
-2 idle CPU cores with the defaults, several times more when other processes load the machine::
+marked ``!`` above 10 % (then the median is not to be trusted: rerun on a quieter machine). Each ratio is given
+twice: on elapsed time (what a user waits) and on this process's CPU seconds (what the work costs, much less
+disturbed by other processes on a shared machine; the targets are judged on it).
+On the MNIST Madry net and the CIFAR10 VGG net of ``architectures`` (random weights). 10 minutes on 2 cores
+shared with other jobs (load average ~6); less on an idle machine::
 
     python benchmarks/attacks.py [--repeats 3] [--datasets mnist cifar10]
 """
