@@ -12,7 +12,7 @@ maps of M's loss and of P (Fig. 3 right), the logits-variation analysis of Equat
 and MIM at the largest ε of the characterization against Luring's M∘P (Fig. 4). Writes
 results/<dataset>/analysis/analysis.{json,npz,md}, cwl2_l0.png, fig3_saliency.png and
 fig4_adversarial.png. A stored result of the same configuration and models is only re-rendered
-(pass --force to recompute); after --retrain it is recomputed.
+(pass --force to recompute); after run_characterization.py --retrain it is recomputed.
 """
 
 from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run

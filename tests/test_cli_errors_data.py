@@ -9,16 +9,12 @@ TensorFlow import, so the rows run two at a time.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
+from cli_table import make_readonly, run_two_at_a_time, selected_ids, snapshot, undo_readonly
 from conftest import assert_one_line_error, run_script
 from official_files import write_mnist
 
@@ -107,40 +103,17 @@ def _tiny_models(root):
             "nan_m": target("nan_m", np.nan), "inf_m": target("inf_m", np.inf), "readonly": target("readonly", 0.0)}
 
 
-def _make_readonly(folder) -> bool:
-    """Make ``folder`` unwritable even for root (immutable flag) or by mode bits; False when impossible."""
-    if os.geteuid() != 0:
-        folder.chmod(0o555)
-        return True
-    return shutil.which("chattr") is not None and subprocess.run(
-        ["chattr", "+i", str(folder)], capture_output=True).returncode == 0
-
-
-def _undo_readonly(folder) -> None:
-    if os.geteuid() != 0:
-        folder.chmod(0o755)
-    else:
-        subprocess.run(["chattr", "-i", str(folder)], capture_output=True)
-
-
-def _snapshot(root) -> dict:
-    """Every file under ``root``: path -> (size, mtime, sha1)."""
-    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns, hashlib.sha1(p.read_bytes()).hexdigest())
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory, request):
     """Run the selected cases, two at a time: id -> (result, files before, files after) or a skip reason."""
     work = tmp_path_factory.mktemp("cli-errors-data")
-    selected = {item.callspec.params["case"].id for item in request.session.items
-                if getattr(item, "callspec", None) and isinstance(item.callspec.params.get("case"), Case)}
+    selected = selected_ids(request, Case)
     places = {"work": work, **_tiny_models(work / "models")}
     write_mnist(work / "data", n_train=60, n_test=20, pattern=True)
     (work / "empty").mkdir()
     (work / "afile").write_text("not a folder\n")
     places.update(data=work / "data", empty=work / "empty", afile=work / "afile")
-    readonly_ok = _make_readonly(places["readonly"])
+    readonly_ok = make_readonly(places["readonly"])
 
     def one(case: Case):
         if case.readonly and not readonly_ok:
@@ -150,17 +123,16 @@ def outcomes(tmp_path_factory, request):
         args = [a.format(case=case_dir, **places) for a in case.args]
         if case.with_out:
             args += ["--out", str(case_dir / "out")]
-        before = _snapshot(work)
+        before = snapshot(work)
         result = run_script(case.script, *args, cwd=case_dir, timeout=300)
-        return result, before, _snapshot(work)
+        return result, before, snapshot(work)
 
     cases = [c for c in CASES if c.id in selected]
     try:
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = dict(zip([c.id for c in cases], pool.map(one, cases)))
+        results = run_two_at_a_time(one, cases)
     finally:
         if readonly_ok:
-            _undo_readonly(places["readonly"])
+            undo_readonly(places["readonly"])
     return results
 
 
