@@ -119,7 +119,6 @@ def main(argv=None):
     start = time.time()
     index = select_examples(models, data.x_test, data.y_test, config["analysis"]["n_examples"], config["seed"])
     print(f"[luring-tf] evaluation set: {len(index)} test images correct for M and {', '.join(approaches)}", flush=True)
-    session.note_capped(config["analysis"]["n_examples"], len(index))
     record, arrays = analyze(models, components, data.x_test[index], data.y_test[index], config,
                              verbose=not args.quiet, n_images=args.n_images)
     record = {"dataset": args.dataset, "profile": args.profile, "fingerprint": fingerprint,

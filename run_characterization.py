@@ -86,7 +86,6 @@ def main(argv=None):
               "models_dir": str(models_dir), "data_source": data.source,
               "table8": model_table(models, data)}
     record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
-    session.note_capped(section["n_examples"], record["characterization"]["n_examples"])
     paths = write_characterization(record, out_dir)
     print(characterization_markdown(record))
     print("written: " + ", ".join(str(p) for p in paths))

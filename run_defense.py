@@ -66,7 +66,6 @@ def main(argv=None):
     claim()
     print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
     record = run_defense(models, data, config, args.attack, out_dir, args.force, not args.quiet)
-    session.note_capped(config["defense"]["n_examples"], record["n"])
     record.update(dataset=args.dataset, profile=args.profile, models_dir=str(models_dir),
                   data_source=data.source, eps=config["defense"]["eps"], seed=config["seed"],
                   defense_config=config["defense"])

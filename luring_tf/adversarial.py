@@ -58,7 +58,7 @@ def select_examples(models: dict, x: np.ndarray, y: np.ndarray, n: int, seed: in
 
     ``models``: ``{"M": M, approach: T}`` as the scripts build it (messages name ``M`` and ``<approach>_T``).
 
-    Raises ``UserError`` when no example qualifies; returns fewer than ``n`` when fewer qualify.
+    Raises ``UserError`` when no example qualifies; returns fewer than ``n`` when fewer qualify, and says so.
     """
     correct = np.ones(len(y), dtype=bool)
     for key, model in models.items():
@@ -66,5 +66,9 @@ def select_examples(models: dict, x: np.ndarray, y: np.ndarray, n: int, seed: in
     candidates = np.flatnonzero(correct)
     if len(candidates) == 0:
         raise UserError("no test example is classified correctly by every model: check the models (retrain with --retrain)")
+    if len(candidates) < n:
+        print(f"[luring-tf] note: only {len(candidates)} test images are classified correctly by every model, "
+              f"fewer than the {n} asked for (--n-examples or the profile's n_examples): every rate uses "
+              f"n = {len(candidates)}", flush=True)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(candidates, size=min(n, len(candidates)), replace=False))

@@ -110,15 +110,17 @@ def retrain_fix(args) -> str:
 
 
 def check_models(models: dict, paths: dict, dataset: str, fix: str) -> None:
-    """Every loaded model fits ``dataset`` (input shape, 10 classes) and every T but Stack's holds the M in use.
+    """Every loaded model fits ``dataset`` (input shape, 10 classes) and finite weights, every T but Stack's holds the M in use.
 
     ``models``: ``{"M": M, approach: T}``; ``paths``: the same keys, the files they came from.
     Stack's T holds its own jointly trained classifier, not M (Appendix B).
     """
+    from luring_tf.finite import check_weights_finite
     from luring_tf.models_io import check_built_on, check_model
 
     for name, model in models.items():
         check_model(model, paths[name], dataset, fix)
+        check_weights_finite(model, f"model file {paths[name]}")
     for name, model in models.items():
         if name not in ("M", "stack") and "M" in models:
             check_built_on(model, models["M"], paths[name], paths["M"], fix)
@@ -142,11 +144,3 @@ def check_existing_models(models_dir: Path, approaches, dataset: str, fix: str) 
     models = {name: load_model(path) for name, path in present.items()}
     check_models(models, present, dataset, fix)
     return len(present) < len(paths)
-
-
-def note_capped(requested: int, used: int, flag: str = "--n-examples") -> None:
-    """Say when fewer usable test images than asked for exist (the rates use ``used``)."""
-    if used < requested:
-        print(f"[luring-tf] note: only {used} test images are classified correctly by every model, fewer than "
-              f"the {requested} asked for ({flag} or the profile's n_examples): every rate uses n = {used}",
-              flush=True)
