@@ -23,6 +23,8 @@ stop the run with a one-line :class:`~luring_tf.errors.UserError` naming the mod
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import math
 import sys
 from typing import Callable
@@ -410,6 +412,40 @@ def identity_warmup(component: keras.Model, x: np.ndarray, steps: int, batch_siz
     check_trained_weights(component, f"{name} (identity warm-up)", section)
 
 
+_WARM_STARTS: dict = {}  # one entry: key of a warm-up -> P's weights after it (C-E and Luring share it)
+
+
+def _warm_start_key(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int,
+                    deterministic: bool) -> str:
+    """What decides the result of :func:`identity_warmup`: P's layers and initial weights, the images, sizes, seed."""
+    digest = hashlib.sha256()
+    layers = [(type(layer).__name__, {k: v for k, v in layer.get_config().items() if k != "name"})
+              for layer in component.layers]
+    digest.update(json.dumps([layers, int(steps), int(batch_size), int(seed), bool(deterministic)],
+                             sort_keys=True, default=str).encode())
+    for array in [*component.get_weights(), x]:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def warm_start(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int, *,
+               name: str, section: str, deterministic: bool) -> None:
+    """:func:`identity_warmup`, or its stored result when the same warm-up already ran in this process.
+
+    C-E and Luring start from the same seed, P architecture and images, so their warm-ups are
+    identical: the second reuses the first's weights (same weights, half the warm-up time).
+    """
+    key = _warm_start_key(component, x, steps, batch_size, seed, deterministic)
+    if key in _WARM_STARTS:
+        component.set_weights(_WARM_STARTS[key])
+        return
+    identity_warmup(component, x, steps, batch_size, seed, name=name, section=section, deterministic=deterministic)
+    _WARM_STARTS.clear()
+    _WARM_STARTS[key] = component.get_weights()
+
+
 def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0, *,
                     deterministic: bool = True) -> dict:
     """Train P against frozen M with ``objective`` ('luring' or 'ce'); best val agreement kept.
@@ -424,7 +460,8 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     :class:`CollapseGuard`), P is re-initialised with seed + attempt and training starts over --
     a departure from the original code, which trained one random P whatever happened;
     ``identity_warmup_steps`` (default 0): steps of :func:`identity_warmup` before the objective
-    (another departure, used by the quick MNIST profile; 0 = the original's random start).
+    (another departure, used by the quick MNIST profile; 0 = the original's random start), run
+    once per process for C-E and Luring when they are identical (:func:`warm_start`).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
@@ -443,8 +480,8 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         with reproducible(seed + attempt, deterministic):
             reinitialise(component)
         if warmup:
-            identity_warmup(component, data.x_train, warmup, cfg["batch_size"], seed + attempt,
-                            name=name, section=objective, deterministic=deterministic)
+            warm_start(component, data.x_train, warmup, cfg["batch_size"], seed + attempt,
+                       name=name, section=objective, deterministic=deterministic)
         with reproducible(seed + attempt, deterministic):
             trainer = ComponentTrainer(
                 component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,

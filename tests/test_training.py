@@ -223,3 +223,16 @@ def test_zoo_warns_and_records_an_m_under_the_paper_and_a_t_at_chance(tmp_path, 
     predicted = np.argmax(models["luring"].predict(data.x_test, verbose=0), axis=1)
     assert record["luring"]["test_accuracy"] == pytest.approx(np.mean(predicted == data.y_test), abs=1e-4)
     assert record["luring"]["at_chance"] == (record["luring"]["test_accuracy"] <= 1 / 3 + 0.05)
+
+
+def test_ce_and_luring_share_one_identity_warm_up(monkeypatch):
+    data, m = _data(), _classifier()
+    calls = []
+    original = training.identity_warmup
+    monkeypatch.setattr(training, "identity_warmup", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    for objective in ("ce", "luring", "ce"):
+        training.train_component(_component(), m, data, dict(CFG, steps=4, eval_every=4), objective, seed=3)
+    assert len(calls) == 1  # the warm-up ran once; the other two reused its weights
+    other = _component()
+    training.train_component(other, m, data, dict(CFG, steps=4, eval_every=4), "luring", seed=4)
+    assert len(calls) == 2  # another seed is another warm-up
