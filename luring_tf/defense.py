@@ -177,8 +177,7 @@ def table_row(approach: str, eps: float, records: list[dict], attack: str) -> di
 
     One run: its three rates. Several runs (MIM-W, or a grid such as dim's p list): the lowest
     AC_M and the lowest DAC over the runs, each with its arg-min run in ``argmin``; AC_M∘P is
-    the one of the AC_M arg-min run. ``winner`` repeats ``argmin["AC_M"]`` for readers of the
-    earlier single-winner record.
+    the one of the AC_M arg-min run.
     """
     if len(records) == 1 and attack != "mim-w":
         best = records[0]
@@ -188,8 +187,7 @@ def table_row(approach: str, eps: float, records: list[dict], attack: str) -> di
     argmin = {key: run_summary(worst[key]) for key in MINIMISED}
     return {"approach": approach, "eps": eps, "n": worst["AC_M"]["n"], "runs": len(records),
             "AC_MoP": worst["AC_M"]["AC_MoP"], "AC_M": worst["AC_M"]["AC_M"], "DAC": worst["DAC"]["DAC"],
-            "argmin": argmin, "grid_argmin": grid_argmin(records),
-            "winner": {"attack": argmin["AC_M"]["attack"], "params": argmin["AC_M"]["params"]}}
+            "argmin": argmin, "grid_argmin": grid_argmin(records)}
 
 
 def _log(message: str) -> None:
