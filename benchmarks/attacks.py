@@ -167,7 +167,8 @@ def main(argv=None) -> int:
             met = float(row[-2]) <= goal if op == "<=" else float(row[-2]) >= goal
             ref = ("CleverHans mim" if name in dict(TRANSFER)
                    else f"raw forward {statistics.median(float(r[0]) for r in raws):.0f} img/s")
-            rows.append((*row, f"{op} {goal}", "yes" if met else "NO", ref))
+            verdict = ("yes" if met else "NO") + ("?" if row[-1].endswith("!") else "")  # ? = CPU spread > 10 %
+            rows.append((*row, f"{op} {goal}", verdict, ref))
         print(f"{dataset}: done ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
 
     head = ("dataset", "attack", "wall", "spread", "CPU", "spread", "target", "met", "ratio to")
@@ -177,7 +178,7 @@ def main(argv=None) -> int:
     print(f"medians over {args.repeats} interleaved repeats; spread = (max - min) / median, '!' = above "
           f"{100 * SPREAD_LIMIT:.0f}%: not to be trusted ({unstable[0]} wall, {unstable[1]} CPU).\n"
           f"wall = elapsed-time ratio; CPU = ratio of this process's CPU seconds (all threads), which other "
-          f"processes' load disturbs much less; 'met' is judged on CPU. Load average {os.getloadavg()[0]:.1f} "
+          f"processes' load disturbs much less; 'met' is judged on the CPU median ('?': its spread is too wide). Load average {os.getloadavg()[0]:.1f} "
           f"(at start {load0:.1f}) on {os.cpu_count()} cores. SPSA's bound 1.0 is physical.")
     return 0
 
