@@ -56,7 +56,8 @@ def protect_model(target_path, data, config: dict, classifier) -> dict:
     component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
     augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
     start = time.time()
-    summary = training.train_component(component, classifier, data, cfg, "luring", augment, config["seed"])
+    summary = training.train_component(component, classifier, data, cfg, "luring", augment, config["seed"],
+                                       deterministic=config.get("deterministic", True))
     # Nothing non-finite is saved: P's weights and both models' test outputs are checked first.
     check_finite([np.asarray(w) for w in component.get_weights()],
                  f"the weights of the luring component P trained for {target}",

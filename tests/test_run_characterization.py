@@ -10,9 +10,10 @@ from official_files import write_cifar, write_mnist, write_svhn
 # Tiny sizes: every stage runs, in seconds.
 TINY = ["--set", "train.base.epochs=3", "--set", "train.base.lr=[0.003]", "--set", "train.stack.epochs=12",
         "--set", "train.stack.lr=[0.001]",
-        "--set", "train.ce.steps=150", "--set", "train.ce.eval_every=50", "--set", "train.ce.lr=[0.005]",
-        "--set", "train.luring.steps=150", "--set", "train.luring.eval_every=50", "--set", "train.luring.lr=[0.005]",
-        "--set", "train.luring.lr_boundaries=[]", "--set", "train.luring.identity_warmup_steps=20",
+        "--set", "train.ce.steps=150", "--set", "train.ce.eval_every=50", "--set", "train.ce.lr=[0.002]",
+        "--set", "train.ce.lr_boundaries=[]", "--set", "train.ce.identity_warmup_steps=60",
+        "--set", "train.luring.steps=150", "--set", "train.luring.eval_every=50", "--set", "train.luring.lr=[0.002]",
+        "--set", "train.luring.lr_boundaries=[]", "--set", "train.luring.identity_warmup_steps=60",
         "--set", "characterization.attacks.pgd.nb_iter=2", "--set", "characterization.attacks.mim.nb_iter=2",
         "--set", "characterization.attacks.miml2.nb_iter=2", "--n-examples", "6", "--quiet"]
 
