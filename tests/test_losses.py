@@ -61,20 +61,27 @@ def test_train_step_updates_p_and_never_m(objective):
 
 
 def test_collapse_guard_stops_only_a_flat_first_evaluation():
-    from luring_tf.training import CollapseGuard
+    from luring_tf.training import CollapseGuard, constant_agreement
 
     class Holder:
         stop_training = False
 
-    guard = CollapseGuard(initial=0.09)
+    guard = CollapseGuard(floor=0.09)
     guard.set_model(Holder())
     guard.on_epoch_end(0, {"val_agreement": 0.10})
     assert guard.collapsed and guard.model.stop_training
-    healthy = CollapseGuard(initial=0.09)
+    healthy = CollapseGuard(floor=0.09)
     healthy.set_model(Holder())
     healthy.on_epoch_end(0, {"val_agreement": 0.6})
     healthy.on_epoch_end(1, {"val_agreement": 0.05})  # later dips are KeepBestWeights' business
     assert not healthy.collapsed and not healthy.model.stop_training
+    # after an identity warm-up P starts near M (agreement 0.93): a first dip to 0.88 is no collapse
+    warmed = CollapseGuard(floor=0.11)
+    warmed.set_model(Holder())
+    warmed.on_epoch_end(0, {"val_agreement": 0.88})
+    assert not warmed.collapsed
+    logits = np.eye(10)[[0, 0, 0, 1, 2, 3, 4, 5, 6, 7]]  # M's most frequent label: 3 of 10
+    assert constant_agreement(logits) == 0.3
 
 
 def test_identity_warmup_teaches_p_to_reproduce_its_input_and_leaves_it_uncompiled():
