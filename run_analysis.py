@@ -15,7 +15,7 @@ fig4_adversarial.png. A stored result of the same configuration and models is on
 (pass --force to recompute); after run_characterization.py --retrain it is recomputed.
 """
 
-from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 
 def parse(argv=None):
@@ -34,8 +34,8 @@ def parse(argv=None):
 
 
 def _render(out_dir, record=None):
-    from luring_tf import files
-    from luring_tf.analysis_report import analysis_markdown, write_analysis
+    from luring_tf.storage import files
+    from luring_tf.report.analysis import analysis_markdown, write_analysis
 
     record = record or files.read_json(out_dir / "analysis.json")
     paths = write_analysis(record, out_dir)
@@ -50,7 +50,9 @@ def main(argv=None):
     quiet_tensorflow()
     from pathlib import Path
 
-    from luring_tf import files, session, zoo
+    from luring_tf.storage import files
+    from luring_tf.cli import run_folder
+    from luring_tf.training import paper_models
     from luring_tf.errors import UserError
 
     out_dir = Path(args.out or f"results/{args.dataset}/analysis")
@@ -59,16 +61,16 @@ def main(argv=None):
         if not stored.is_file() or not (out_dir / "analysis.npz").is_file():
             raise UserError(f"no stored analysis in {out_dir}: run `python run_analysis.py --dataset {args.dataset} "
                             f"--profile {args.profile}` first")
-        session.prepare_output(out_dir)
+        run_folder.prepare_output(out_dir)
         return _render(out_dir)
     if args.n_images <= 0:
         raise UserError(f"--n-images must be positive, got {args.n_images}")
-    config = session.resolve_config(args, "analysis")
-    approaches = zoo.check_approaches(args.dataset, args.approaches)
-    models_dir = session.models_dir(args)
-    session.prepare_output(out_dir)  # writable and locked before the stored results are read
+    config = run_folder.resolve_config(args, "analysis")
+    approaches = paper_models.check_approaches(args.dataset, args.approaches)
+    models_dir = run_folder.models_dir(args)
+    run_folder.prepare_output(out_dir)  # writable and locked before the stored results are read
 
-    from luring_tf.models_io import load_model, model_paths
+    from luring_tf.storage.models_io import load_model, model_paths
 
     fix = f"train them first: python run_characterization.py --dataset {args.dataset} --profile {args.profile}"
     if args.models_dir:
@@ -83,13 +85,13 @@ def main(argv=None):
     for approach, path in zip(approaches, needed[1:]):
         models[approach] = load_model(path)
         components[approach] = models[approach].layers[0]
-    session.check_models(models, dict(zip(["M", *approaches], needed)), args.dataset, session.retrain_fix(args))
+    run_folder.check_models(models, dict(zip(["M", *approaches], needed)), args.dataset, run_folder.retrain_fix(args))
 
     # Stored results are keyed by the configuration and by the models' weights digests: after a
     # --retrain the same configuration is recomputed (never re-rendered from the old models' results);
     # another configuration is refused without --force. A truncated analysis.json / .npz is a
     # one-line error naming it; --force recomputes it (neither file is read then).
-    from luring_tf.analysis import model_digests
+    from luring_tf.evaluation.analysis import model_digests
 
     # the models are identified by their weights, not by their folder (models_dir is recorded beside)
     fingerprint = {"config": config, "approaches": list(approaches), "n_images": args.n_images,
@@ -108,13 +110,13 @@ def main(argv=None):
             print(f"[luring-tf] {stored} holds this configuration's results: re-rendering (--force recomputes)")
             return _render(out_dir, previous_record)
 
-    data = session.load_data(config, args.data_dir)
+    data = run_folder.load_data(config, args.data_dir)
     print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
 
     import time
 
-    from luring_tf.adversarial import select_examples
-    from luring_tf.analysis import analyze
+    from luring_tf.evaluation.adversarial import select_examples
+    from luring_tf.evaluation.analysis import analyze
 
     start = time.time()
     index = select_examples(models, data.x_test, data.y_test, config["analysis"]["n_examples"], config["seed"])

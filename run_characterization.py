@@ -10,7 +10,7 @@ results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running res
 finished attack cells are reused.
 """
 
-from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 
 TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "seed", "retrain")
@@ -38,27 +38,28 @@ def main(argv=None):
     args = parse(argv)
     from pathlib import Path
 
-    from luring_tf import files, session
+    from luring_tf.storage import files
+    from luring_tf.cli import run_folder
     from luring_tf.errors import UserError
 
-    config = session.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
+    config = run_folder.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
         raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
     quiet_tensorflow()
-    from luring_tf import zoo
-    from luring_tf.characterization import ATTACKS, characterize, model_table
-    from luring_tf.reporting import characterization_markdown, write_characterization
+    from luring_tf.training import paper_models
+    from luring_tf.evaluation.characterization import ATTACKS, characterize, model_table
+    from luring_tf.report.characterization import characterization_markdown, write_characterization
 
     if args.target_model:
-        from luring_tf.protect import load_target, protect_model
+        from luring_tf.training.protect import load_target, protect_model
 
         classifier = load_target(args.target_model, args.dataset, args.retrain)  # its folder writable too
-        data = session.load_data(config, args.data_dir)
+        data = run_folder.load_data(config, args.data_dir)
         record = protect_model(args.target_model, data, config, classifier)
         print(f"protected model written to {record['protected_model']}: test agreement with your model "
               f"{record['test_agreement']['value']:.3f} ({record['test_agreement']['denominator']} test images)")
         return 0
-    approaches = zoo.check_approaches(args.dataset, args.approaches)
+    approaches = paper_models.check_approaches(args.dataset, args.approaches)
     section = config["characterization"]
     if args.attacks:
         unknown = [a for a in args.attacks if a not in ATTACKS]
@@ -66,22 +67,22 @@ def main(argv=None):
             raise UserError(f"unknown attack {unknown[0]!r} for the characterization: choose from {', '.join(ATTACKS)}")
         section["attacks"] = {a: section["attacks"].get(a, {}) for a in args.attacks}
     out_dir = Path(args.out or f"results/{args.dataset}")
-    models_dir = session.models_dir(args)
+    models_dir = run_folder.models_dir(args)
     # Models reused from --models-dir must fit the data set and each other (before any training or attack).
     fix = "pass --retrain to train every model again, or the right --models-dir"
-    trains = args.retrain or session.check_existing_models(models_dir, approaches, args.dataset, fix)
+    trains = args.retrain or run_folder.check_existing_models(models_dir, approaches, args.dataset, fix)
     if trains:  # both folders proven writable before either is created or locked
         files.check_writable(models_dir, "--models-dir")
-    session.prepare_output(out_dir)
+    run_folder.prepare_output(out_dir)
     if trains:
-        session.prepare_output(models_dir, "--models-dir")
-    claim = session.claim_output(out_dir, "characterization", {"config": config, "approaches": list(approaches),
+        run_folder.prepare_output(models_dir, "--models-dir")
+    claim = run_folder.claim_output(out_dir, "characterization", {"config": config, "approaches": list(approaches),
                                                                "models_dir": str(models_dir)}, args.force)
-    data = session.load_data(config, args.data_dir)
+    data = run_folder.load_data(config, args.data_dir)
     claim()
     print(f"[luring-tf] data: {data.source}; train {len(data.x_train)}, val {len(data.x_val)}, "
           f"test {len(data.x_test)}", flush=True)
-    models = zoo.obtain_models(data, config, models_dir, approaches, args.retrain)
+    models = paper_models.obtain_models(data, config, models_dir, approaches, args.retrain)
     record = {"dataset": args.dataset, "profile": args.profile, "config": config,
               "models_dir": str(models_dir), "data_source": data.source,
               "table8": model_table(models, data)}

@@ -13,7 +13,7 @@ finished cell is never recomputed unless --force. The models must exist: train t
 run_characterization.py.
 """
 
-from luring_tf.cli import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
 
@@ -33,21 +33,21 @@ def main(argv=None):
     args = parse(argv)
     from pathlib import Path
 
-    from luring_tf import session
+    from luring_tf.cli import run_folder
     from luring_tf.errors import UserError
 
     if args.attack not in ATTACK_CHOICES:
         raise UserError(f"unknown attack {args.attack!r} for the defense: choose from {', '.join(ATTACK_CHOICES)}")
-    config = session.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
+    config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
     quiet_tensorflow()
-    from luring_tf import zoo
-    from luring_tf.defense import expand_configs, run_defense
-    from luring_tf.defense_report import defense_markdown, write_defense
-    from luring_tf.models_io import load_model, model_paths
+    from luring_tf.training import paper_models
+    from luring_tf.evaluation.defense import expand_configs, run_defense
+    from luring_tf.report.defense import defense_markdown, write_defense
+    from luring_tf.storage.models_io import load_model, model_paths
 
-    approaches = zoo.check_approaches(args.dataset, args.approaches)
+    approaches = paper_models.check_approaches(args.dataset, args.approaches)
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
-    models_dir = session.models_dir(args)
+    models_dir = run_folder.models_dir(args)
     paths = {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in approaches}}
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
@@ -56,13 +56,13 @@ def main(argv=None):
                         f"--dataset {args.dataset} --profile {args.profile}"
                         + (f" --models-dir {args.models_dir}" if args.models_dir else "") + "`")
     models = {name: load_model(path) for name, path in paths.items()}
-    session.check_models(models, paths, args.dataset, session.retrain_fix(args))
-    out_dir = session.prepare_output(Path(args.out or f"results/{args.dataset}/defense"))
+    run_folder.check_models(models, paths, args.dataset, run_folder.retrain_fix(args))
+    out_dir = run_folder.prepare_output(Path(args.out or f"results/{args.dataset}/defense"))
     # defense_<attack>.json of another seed or configuration is never silently replaced
     fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
     fingerprint.update(attack=args.attack, approaches=list(approaches), models_dir=str(models_dir))
-    claim = session.claim_output(out_dir, f"defense_{args.attack}", fingerprint, args.force)
-    data = session.load_data(config, args.data_dir)
+    claim = run_folder.claim_output(out_dir, f"defense_{args.attack}", fingerprint, args.force)
+    data = run_folder.load_data(config, args.data_dir)
     claim()
     print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
     record = run_defense(models, data, config, args.attack, out_dir, args.force, not args.quiet)

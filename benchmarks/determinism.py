@@ -40,29 +40,31 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--steps", type=int, default=300, help="luring steps per measurement")
     args = parser.parse_args()
-    from luring_tf.cli import quiet_tensorflow
+    from luring_tf.cli.parser import quiet_tensorflow
 
     quiet_tensorflow()
 
     import architectures
-    from luring_tf import config, session, training
-    from luring_tf.fingerprint import weights_digest
+    from luring_tf.config import profiles
+    from luring_tf.cli import run_folder
+    from luring_tf.training import trainers
+    from luring_tf.storage.fingerprint import weights_digest
 
-    cfg = config.load_config("mnist", "quick")
-    data = session.load_data(cfg, None)
+    cfg = profiles.load_config("mnist", "quick")
+    data = run_folder.load_data(cfg, None)
     base = dict(cfg["train"]["base"], epochs=1)
     luring = dict(cfg["train"]["luring"], steps=args.steps, eval_every=args.steps, identity_warmup_steps=0,
                   restarts=0)
-    augment = training.augmentation(base.get("augment"))
-    training._verbose = lambda: 0  # no progress lines in the timings
+    augment = trainers.augmentation(base.get("augment"))
+    trainers._verbose = lambda: 0  # no progress lines in the timings
     rows, digests = {True: [], False: []}, {True: set(), False: set()}
     for repeat in range(args.repeats):
         for deterministic in (True, False):
             wall, cpu = time.perf_counter(), cpu_seconds()
-            classifier, _ = training.train_classifier(lambda: architectures.build_classifier("mnist"), data, base,
+            classifier, _ = trainers.train_classifier(lambda: architectures.build_classifier("mnist"), data, base,
                                                       augment, seed=0, deterministic=deterministic)
             component = architectures.build_luring_component("mnist")
-            training.train_component(component, classifier, data, luring, "luring", seed=0,
+            trainers.train_component(component, classifier, data, luring, "luring", seed=0,
                                      deterministic=deterministic)
             wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
             rows[deterministic].append((wall, cpu))

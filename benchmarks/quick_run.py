@@ -53,14 +53,16 @@ def main() -> int:
     start_wall, start_cpu, load_before = time.perf_counter(), cpu_seconds(), os.getloadavg()
     work = Path(args.keep or tempfile.mkdtemp(prefix="luring-quick-run-"))
 
-    from luring_tf.cli import quiet_tensorflow
+    from luring_tf.cli.parser import quiet_tensorflow
 
     timed("imports (TensorFlow)", quiet_tensorflow)()
-    from luring_tf import characterization, session, zoo
+    from luring_tf.evaluation import characterization
+    from luring_tf.cli import run_folder
+    from luring_tf.training import paper_models
 
-    session.load_data = timed("data", session.load_data)
-    zoo.obtain_classifier = timed("train M", zoo.obtain_classifier)
-    zoo.obtain_protected = timed(lambda approach, *rest: f"train {approach}", zoo.obtain_protected)
+    run_folder.load_data = timed("data", run_folder.load_data)
+    paper_models.obtain_classifier = timed("train M", paper_models.obtain_classifier)
+    paper_models.obtain_protected = timed(lambda approach, *rest: f"train {approach}", paper_models.obtain_protected)
     characterization.model_table = timed("Table 8", characterization.model_table)
     characterization.characterize = timed("attacks (DR, IAR)", characterization.characterize)
     import run_characterization

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from luring_tf import analysis
+from luring_tf.evaluation import analysis
 
 
 def test_distortion_statistics_on_hand_made_pairs():

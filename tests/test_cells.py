@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import pytest
 
-from luring_tf import characterization, defense
+from luring_tf.evaluation import characterization
+from luring_tf.evaluation import defense
 from luring_tf.errors import UserError
-from luring_tf.models_io import compose
+from luring_tf.storage.models_io import compose
 
 
 def _data(n=30):
@@ -115,7 +116,7 @@ def test_characterization_l0_statistics_over_the_kept_set(tmp_path):
 
 
 def test_table8_flags_a_model_at_chance_level():
-    from luring_tf.reporting import table8_markdown
+    from luring_tf.report.characterization import table8_markdown
 
     table = characterization.model_table(_models(1.0, chance=True), _data())
     assert table["ce"]["at_chance"] is True

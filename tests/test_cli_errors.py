@@ -113,7 +113,7 @@ def _tiny_models(root):
     """Model folders: good, another input shape, 5 classes, T over another M, T without M, corrupt M."""
     import keras
 
-    from luring_tf.models_io import compose, save_model
+    from luring_tf.storage.models_io import compose, save_model
 
     def classifier(shape=(28, 28, 1), classes=10, seed=0):
         keras.utils.set_random_seed(seed)
@@ -228,12 +228,12 @@ def test_every_case_id_is_unique():
 def test_lock_refuses_a_second_holder_and_is_removed_on_release(tmp_path):
     import sys
 
-    from luring_tf import lock
+    from luring_tf.storage import lock
 
     lock.lock_folder(tmp_path)
     assert (tmp_path / lock.LOCK_NAME).read_text().strip() == str(os.getpid())
     lock.lock_folder(tmp_path)  # the same process again: fine
-    code = ("import sys; from luring_tf import lock\n"
+    code = ("import sys; from luring_tf.storage import lock\n"
             "try:\n    lock.lock_folder(sys.argv[1])\n    print('locked')\nexcept Exception as exc:\n    print(exc)\n")
     other = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert f"another run (pid {os.getpid()}) is writing to --out {tmp_path}" in other.stdout
@@ -247,22 +247,22 @@ def test_lock_refuses_a_second_holder_and_is_removed_on_release(tmp_path):
 def test_claim_refuses_another_configuration_and_force_replaces_a_corrupt_record(tmp_path):
     import json
 
-    from luring_tf import session
+    from luring_tf.cli import run_folder
     from luring_tf.errors import UserError
 
-    session.claim_output(tmp_path, "defense_spsa", {"seed": 0, "eps": (0.3,)}, force=False)()
-    session.claim_output(tmp_path, "defense_spsa", {"seed": 0, "eps": (0.3,)}, force=False)  # same: fine
-    session.claim_output(tmp_path, "defense_eco", {"seed": 1}, force=False)  # another result: fine
+    run_folder.claim_output(tmp_path, "defense_spsa", {"seed": 0, "eps": (0.3,)}, force=False)()
+    run_folder.claim_output(tmp_path, "defense_spsa", {"seed": 0, "eps": (0.3,)}, force=False)  # same: fine
+    run_folder.claim_output(tmp_path, "defense_eco", {"seed": 1}, force=False)  # another result: fine
     with pytest.raises(UserError, match="defense_spsa results of another configuration"):
-        session.claim_output(tmp_path, "defense_spsa", {"seed": 1, "eps": (0.3,)}, force=False)
+        run_folder.claim_output(tmp_path, "defense_spsa", {"seed": 1, "eps": (0.3,)}, force=False)
     record = tmp_path / "run-config.json"
     before = record.read_text()
-    claim = session.claim_output(tmp_path, "defense_spsa", {"seed": 1}, force=True)
+    claim = run_folder.claim_output(tmp_path, "defense_spsa", {"seed": 1}, force=True)
     assert record.read_text() == before  # nothing is written before claim()
     claim()
     assert json.loads(record.read_text()) == {"defense_spsa": {"seed": 1}}
     record.write_text('{"defense_spsa": ')
     with pytest.raises(UserError, match=r"run-config.json is corrupt .*--force"):
-        session.claim_output(tmp_path, "defense_spsa", {"seed": 1}, force=False)
-    session.claim_output(tmp_path, "defense_spsa", {"seed": 2}, force=True)()
+        run_folder.claim_output(tmp_path, "defense_spsa", {"seed": 1}, force=False)
+    run_folder.claim_output(tmp_path, "defense_spsa", {"seed": 2}, force=True)()
     assert json.loads(record.read_text()) == {"defense_spsa": {"seed": 2}}

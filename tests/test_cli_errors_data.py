@@ -70,7 +70,7 @@ def _tiny_models(root):
     """Folders of .h5 files: good; T with a NaN in P; T whose P overflows M's logits; M with NaN / Inf weights."""
     import keras
 
-    from luring_tf.models_io import compose, save_model
+    from luring_tf.storage.models_io import compose, save_model
 
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from luring_tf.config import check_eps, load_config, profiles
+from luring_tf.config.profiles import check_eps, load_config, profiles
 from luring_tf.errors import UserError
 
 
@@ -45,7 +45,7 @@ def test_diff_lists_every_departure_of_quick_from_paper():
     import subprocess
     import sys
 
-    from luring_tf.config import diff_profiles, format_diff
+    from luring_tf.config.profiles import diff_profiles, format_diff
 
     rows = {key: (a, b) for key, a, b in diff_profiles("mnist", "quick", "paper")}
     quick, paper = load_config("mnist", "quick"), load_config("mnist", "paper")

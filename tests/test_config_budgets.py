@@ -2,8 +2,8 @@
 
 import pytest
 
-from luring_tf.config import DATASETS, load_config, profiles
-from luring_tf.paper_values import TABLE_8
+from luring_tf.config.profiles import DATASETS, load_config, profiles
+from luring_tf.report.paper_values import TABLE_8
 
 # What may differ between C-E and Luring: the loss weight λ (Luring only) and P's dropout, which
 # the original code sets per approach (SVHN: C-E 0.0, Luring 0.15) -- the YAML comments say so.

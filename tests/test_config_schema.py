@@ -3,9 +3,9 @@
 import pytest
 import yaml
 
-from luring_tf import config as config_module
-from luring_tf.config import load_config
-from luring_tf.config_schema import RULES, check_value, validate
+from luring_tf.config import profiles as config_module
+from luring_tf.config.profiles import load_config
+from luring_tf.config.schema import RULES, check_value, validate
 from luring_tf.errors import UserError
 
 

@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from luring_tf.defense import (DetectionResult, cell_name, detect, evaluate_cell, expand_configs, grid_argmin,
+from luring_tf.evaluation.defense import (DetectionResult, cell_name, detect, evaluate_cell, expand_configs, grid_argmin,
                                table_row, transfer_predict, worst_per_metric)
-from luring_tf.defense_report import defense_markdown, paper_value
+from luring_tf.report.defense import defense_markdown, paper_value
 from luring_tf.errors import UserError
-from luring_tf.models_io import compose
+from luring_tf.storage.models_io import compose
 
 SECTION = {"attacks": {"spsa": {"nb_iter": 2}, "eco": {"max_queries": 10}, "fgsm": {},
                        "mim": {"nb_iter": 2}, "dim": {"nb_iter": 2, "p": [0.5, 1.0]},

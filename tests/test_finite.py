@@ -11,11 +11,12 @@ import keras
 import numpy as np
 import pytest
 
-from luring_tf import protect, training
-from luring_tf.adversarial import craft, predict_labels, select_examples
+from luring_tf.training import protect
+from luring_tf.training import trainers
+from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite, check_weights_finite
-from luring_tf.models_io import compose, save_model
+from luring_tf.storage.models_io import compose, save_model
 
 
 def classifier(name: str = "M") -> keras.Sequential:

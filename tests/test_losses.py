@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from luring_tf.losses import luring_loss, mimic_cross_entropy
-from luring_tf.training import ComponentTrainer
+from luring_tf.training.losses import luring_loss, mimic_cross_entropy
+from luring_tf.training.trainers import ComponentTrainer
 
 
 def test_luring_loss_hand_example():
@@ -61,7 +61,7 @@ def test_train_step_updates_p_and_never_m(objective):
 
 
 def test_collapse_guard_stops_only_a_flat_first_evaluation():
-    from luring_tf.training import CollapseGuard, constant_agreement
+    from luring_tf.training.trainers import CollapseGuard, constant_agreement
 
     class Holder:
         stop_training = False
@@ -85,7 +85,7 @@ def test_collapse_guard_stops_only_a_flat_first_evaluation():
 
 
 def test_identity_warmup_teaches_p_to_reproduce_its_input_and_leaves_it_uncompiled():
-    from luring_tf.training import identity_warmup
+    from luring_tf.training.trainers import identity_warmup
 
     _, p = _tiny_models()
     x = (np.random.default_rng(2).random((64, 4, 4, 1)) > 0.5).astype("float32")
@@ -99,7 +99,7 @@ def test_identity_warmup_teaches_p_to_reproduce_its_input_and_leaves_it_uncompil
 def test_train_component_runs_the_warmup_before_the_objective():
     from types import SimpleNamespace
 
-    from luring_tf.training import train_component
+    from luring_tf.training.trainers import train_component
 
     m, p = _tiny_models()
     rng = np.random.default_rng(3)
@@ -112,7 +112,7 @@ def test_train_component_runs_the_warmup_before_the_objective():
 
 
 def test_augmentation_spec_moves_training_images_and_rejects_unknown_keys():
-    from luring_tf.training import augmentation
+    from luring_tf.training.trainers import augmentation
 
     assert augmentation(False, 28) is None and augmentation(None, 28) is None
     x = np.zeros((8, 28, 28, 1), np.float32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from luring_tf import metrics
+from luring_tf.evaluation import metrics
 
 # Six adversarial examples, true label y; t = M∘P(x'), m = M(x').
 Y = np.array([0, 0, 0, 0, 0, 0])

@@ -9,7 +9,7 @@ import pytest
 
 import architectures
 from luring_tf.errors import UserError
-from luring_tf.models_io import compose, load_model, logits_view, save_model
+from luring_tf.storage.models_io import compose, load_model, logits_view, save_model
 
 
 def test_plain_keras_subprocess_reloads_m_p_t(tmp_path):
@@ -72,7 +72,7 @@ def test_logits_view_of_fused_softmax_and_of_t():
 
 
 def test_checks_of_loaded_models_name_the_file_and_the_fix(tmp_path):
-    from luring_tf.models_io import check_built_on, check_model
+    from luring_tf.storage.models_io import check_built_on, check_model
 
     def classifier(shape=(28, 28, 1), classes=10, seed=0):
         keras.utils.set_random_seed(seed)

@@ -11,7 +11,7 @@ from conftest import ROOT, run_script
 from official_files import write_mnist
 
 from luring_tf.errors import UserError
-from luring_tf.models_io import compose, model_paths, save_model
+from luring_tf.storage.models_io import compose, model_paths, save_model
 
 TINY = ["--set", "analysis.cwl2.max_iterations=5", "--set", "analysis.cwl2.binary_search_steps=2",
         "--set", "characterization.attacks.mim.nb_iter=2", "--n-examples", "8", "--n-images", "2", "--quiet"]
@@ -81,7 +81,7 @@ def test_rerun_and_render_only_do_not_recompute(analysis_run, monkeypatch):
     work, args, first = analysis_run
     assert first.returncode == 0
     import attacks
-    from luring_tf import analysis
+    from luring_tf.evaluation import analysis
 
     def boom(*a, **k):
         raise AssertionError("recomputed")
@@ -104,7 +104,7 @@ def test_rerun_and_render_only_do_not_recompute(analysis_run, monkeypatch):
 def test_retrained_models_recompute_and_corrupt_results_need_force(analysis_run, tmp_path, monkeypatch):
     import shutil
 
-    from luring_tf import analysis
+    from luring_tf.evaluation import analysis
 
     work, args, first = analysis_run
     assert first.returncode == 0

@@ -26,7 +26,7 @@ def setup(tmp_path_factory):
     """Patterned MNIST IDX files and tiny M / T = M∘P models (a dense M, 1x1-conv components)."""
     import keras
 
-    from luring_tf.models_io import compose, save_model
+    from luring_tf.storage.models_io import compose, save_model
 
     work = tmp_path_factory.mktemp("defense")
     x_train, y_train, _, _ = write_mnist(work / "data", n_train=200, n_test=40, pattern=True)
@@ -128,7 +128,7 @@ def test_results_of_another_seed_are_not_replaced(setup):
 def test_empty_evaluation_set_is_one_line(tmp_path):
     import keras
 
-    from luring_tf.models_io import compose, save_model
+    from luring_tf.storage.models_io import compose, save_model
 
     write_mnist(tmp_path / "data", n_train=20, n_test=3, pattern=True)  # test labels 0, 3, 6
     m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),

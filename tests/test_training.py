@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from luring_tf import training, zoo
+from luring_tf.training import trainers
+from luring_tf.training import paper_models
 from luring_tf.errors import UserError
 from official_files import write_mnist
 
@@ -56,7 +57,7 @@ def test_classifier_training_runs_m_on_batch_statistics_without_changing_the_cal
     bn = next(layer for layer in m.layers if isinstance(layer, keras.layers.BatchNormalization))
     bn.moving_mean.assign(np.full(16, 5.0, "float32"))  # far from any batch mean: modes are told apart
     before = [w.copy() for w in m.get_weights()]
-    trainer = training.ComponentTrainer(p, m, "luring", classifier_training=True)
+    trainer = trainers.ComponentTrainer(p, m, "luring", classifier_training=True)
     x = _data().x_train[:16]
     train_z, infer_z = np.asarray(trainer(x, training=True)), np.asarray(trainer(x, training=False))
     assert not np.allclose(train_z, infer_z, atol=1e-3)  # batch statistics while P trains
@@ -67,7 +68,7 @@ def test_classifier_training_runs_m_on_batch_statistics_without_changing_the_cal
     assert np.allclose(train_z, np.asarray(ref_logits(p(x), training=True)), atol=1e-4)
     assert np.allclose(infer_z, np.asarray(with_batch_stats(p(x), training=False)), atol=1e-4)
     trainer.compile(optimizer=keras.optimizers.Adam(0.01))
-    m_logits = training.classifier_logits(m, x)
+    m_logits = trainers.classifier_logits(m, x)
     trainer.fit(x, m_logits, batch_size=8, epochs=2, verbose=0)
     assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))  # moving averages untouched
     assert m.trainable and all(layer.trainable for layer in m.layers)  # and never frozen as a side effect
@@ -76,7 +77,7 @@ def test_classifier_training_runs_m_on_batch_statistics_without_changing_the_cal
 def test_classifier_training_false_keeps_m_in_inference_mode():
     keras.utils.set_random_seed(0)
     m, p = _classifier(batch_norm=True, dropout=0.5), _component()
-    trainer = training.ComponentTrainer(p, m, "ce")
+    trainer = trainers.ComponentTrainer(p, m, "ce")
     x = _data().x_train[:16]
     logits = keras.Model(m.inputs, m.get_layer("logits").output)
     assert np.allclose(np.asarray(trainer(x, training=True)), np.asarray(logits(p(x), training=False)), atol=1e-5)
@@ -85,13 +86,13 @@ def test_classifier_training_false_keeps_m_in_inference_mode():
 # -- reproducibility (defect 5) --------------------------------------------------------------------
 
 def test_stateless_augmentation_depends_on_the_seed_only():
-    augment = training.augmentation({"rotation_deg": 10, "shift_px": 2})
+    augment = trainers.augmentation({"rotation_deg": 10, "shift_px": 2})
     x = _data().x_train[:8]
     a, b = np.asarray(augment.apply(x, [3, 1])), np.asarray(augment.apply(x, [3, 1]))
     assert np.array_equal(a, b) and not np.allclose(a, x)
     assert not np.allclose(a, np.asarray(augment.apply(x, [3, 2])))
     assert np.allclose(np.asarray(augment(x, training=False)), x)  # validation / test images never move
-    zero = training.augmentation({"rotation_deg": 0, "shift_px": 0})
+    zero = trainers.augmentation({"rotation_deg": 0, "shift_px": 0})
     assert np.allclose(np.asarray(zero.apply(x, [0, 0])), x, atol=1e-6)  # no motion = the identity
 
 
@@ -102,16 +103,16 @@ def _weights(model):
 def test_same_seed_same_weights_whatever_ran_before_in_the_process():
     data = _data()
     cfg = {"epochs": 2, "batch_size": 16, "lr": [0.01], "lr_boundaries": []}
-    augment = training.augmentation({"rotation_deg": 8, "shift_px": 1})
+    augment = trainers.augmentation({"rotation_deg": 8, "shift_px": 1})
     runs = []
     for noise in (0, 5):
         np.random.seed(noise), keras.utils.set_random_seed(noise)  # unrelated work before: must not matter
         keras.random.uniform((noise + 1,))
-        m, _ = training.train_classifier(_classifier, data, cfg, augment=augment, seed=7)
+        m, _ = trainers.train_classifier(_classifier, data, cfg, augment=augment, seed=7)
         p = _component()  # built from whatever state the process is in
-        training.train_component(p, m, data, dict(CFG, augment=True), "luring", augment, seed=7)
+        trainers.train_component(p, m, data, dict(CFG, augment=True), "luring", augment, seed=7)
         auto = _component()
-        training.train_autoencoder(auto, data, {"epochs": 1, "batch_size": 16, "lr": [0.01]}, seed=7)
+        trainers.train_autoencoder(auto, data, {"epochs": 1, "batch_size": 16, "lr": [0.01]}, seed=7)
         runs.append(_weights(m) + _weights(p) + _weights(auto))
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
 
@@ -169,17 +170,17 @@ def _assert_non_finite(excinfo, *fragments):
 def test_non_finite_training_stops_with_a_one_line_error_naming_the_model(monkeypatch):
     data = _data()
     with pytest.raises(UserError) as excinfo:
-        training.train_classifier(lambda: _poisoned(_classifier()), data,
+        trainers.train_classifier(lambda: _poisoned(_classifier()), data,
                                   {"epochs": 2, "batch_size": 16, "lr": [0.01]}, name="stack T", section="stack")
     _assert_non_finite(excinfo, "stack T", "train.stack.lr")
     m = _classifier()
     for cfg, fragment in ((dict(CFG, identity_warmup_steps=0), "luring P"), (CFG, "identity warm-up")):
         monkeypatch.setattr(training, "reinitialise", _poisoned)  # P starts with NaN weights
         with pytest.raises(UserError) as excinfo:
-            training.train_component(_component(), m, data, cfg, "luring")
+            trainers.train_component(_component(), m, data, cfg, "luring")
         _assert_non_finite(excinfo, fragment)
     with pytest.raises(UserError) as excinfo:
-        training.train_autoencoder(_component(), data, {"epochs": 1, "batch_size": 16, "lr": [0.01]})
+        trainers.train_autoencoder(_component(), data, {"epochs": 1, "batch_size": 16, "lr": [0.01]})
     _assert_non_finite(excinfo, "auto P")
 
 
@@ -191,7 +192,7 @@ def test_a_diverging_first_lr_falls_back_before_giving_up():
         calls.append(1)
         return _poisoned(_classifier()) if len(calls) == 1 else _classifier()
 
-    model, summary = training.train_classifier(build, data, {"epochs": 1, "batch_size": 16, "lr": [0.01],
+    model, summary = trainers.train_classifier(build, data, {"epochs": 1, "batch_size": 16, "lr": [0.01],
                                                              "lr_fallback": [0.003], "fallback_below": 0.99})
     assert len(calls) == 2 and summary["lr"] == [0.003]
     assert all(np.isfinite(w).all() for w in model.get_weights())
@@ -206,14 +207,14 @@ def test_zoo_warns_and_records_an_m_under_the_paper_and_a_t_at_chance(tmp_path, 
     monkeypatch.setattr(architectures, "build_luring_component", lambda dataset, dropout=0.0: _component())
     data = _data()
     good = {"dataset": "mnist", "seed": 0, "train": {"base": {"epochs": 3, "batch_size": 16, "lr": [0.01]}}}
-    zoo.obtain_models(data, good, tmp_path / "good", [])
+    paper_models.obtain_models(data, good, tmp_path / "good", [])
     assert not json.loads((tmp_path / "good" / "training.json").read_text())["M"]["below_paper"]
     assert "WARNING" not in capsys.readouterr().out
     config = {"dataset": "mnist", "seed": 0, "train": {
         "base": {"epochs": 1, "batch_size": 16, "lr": [1e-12], "lr_boundaries": []},  # learns nothing
         "stack": {"epochs": 1, "batch_size": 16, "lr": [1e-12], "lr_boundaries": []},  # learns nothing
         "luring": dict(CFG, steps=24, lr=[0.01])}}
-    models = zoo.obtain_models(data, config, tmp_path, ["stack", "luring"])
+    models = paper_models.obtain_models(data, config, tmp_path, ["stack", "luring"])
     log = capsys.readouterr().out
     record = json.loads((tmp_path / "training.json").read_text())
     m_accuracy = record["M"]["test_accuracy"]
@@ -228,11 +229,11 @@ def test_zoo_warns_and_records_an_m_under_the_paper_and_a_t_at_chance(tmp_path, 
 def test_ce_and_luring_share_one_identity_warm_up(monkeypatch):
     data, m = _data(), _classifier()
     calls = []
-    original = training.identity_warmup
+    original = trainers.identity_warmup
     monkeypatch.setattr(training, "identity_warmup", lambda *a, **k: (calls.append(1), original(*a, **k)))
     for objective in ("ce", "luring", "ce"):
-        training.train_component(_component(), m, data, dict(CFG, steps=4, eval_every=4), objective, seed=3)
+        trainers.train_component(_component(), m, data, dict(CFG, steps=4, eval_every=4), objective, seed=3)
     assert len(calls) == 1  # the warm-up ran once; the other two reused its weights
     other = _component()
-    training.train_component(other, m, data, dict(CFG, steps=4, eval_every=4), "luring", seed=4)
+    trainers.train_component(other, m, data, dict(CFG, steps=4, eval_every=4), "luring", seed=4)
     assert len(calls) == 2  # another seed is another warm-up

@@ -27,11 +27,12 @@ from pathlib import Path
 
 import numpy as np
 
-from luring_tf import files, metrics
-from luring_tf.adversarial import craft, predict_labels, select_examples
-from luring_tf.analysis import per_example_distortions, summary
+from luring_tf.storage import files
+from luring_tf.evaluation import metrics
+from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
+from luring_tf.evaluation.analysis import per_example_distortions, summary
 from luring_tf.errors import UserError
-from luring_tf.fingerprint import weights_digest
+from luring_tf.storage.fingerprint import weights_digest
 
 ATTACKS = ("fgsm", "pgd", "mim", "miml2")
 CELL_FORMAT = 2  # 2: keyed by the models' digests, l0_pixels stored

@@ -7,7 +7,7 @@ import numpy as np
 import attacks
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
-from luring_tf.models_io import logits_view
+from luring_tf.storage.models_io import logits_view
 
 
 def model_name(model, name: str | None = None) -> str:

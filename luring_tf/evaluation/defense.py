@@ -41,10 +41,11 @@ from pathlib import Path
 
 import numpy as np
 
-from luring_tf import files, metrics
-from luring_tf.adversarial import craft, predict_labels, select_examples
+from luring_tf.storage import files
+from luring_tf.evaluation import metrics
+from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
-from luring_tf.fingerprint import weights_digest
+from luring_tf.storage.fingerprint import weights_digest
 
 ATTACKS = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
 GRIDS = {"dim": "p", "mim_ti": "kernel_size", "dim_ti": "kernel_size"}  # parameter searched, if a list

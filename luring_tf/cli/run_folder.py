@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from luring_tf import config as config_module
-from luring_tf import config_schema, files, lock
+from luring_tf.config import profiles as config_module
+from luring_tf.config import schema
+from luring_tf.storage import files
+from luring_tf.storage import lock
 from luring_tf.data import load_dataset
 from luring_tf.errors import UserError
 
@@ -19,19 +21,19 @@ def resolve_config(args, section: str) -> dict:
     """Profile + ``--set`` overrides + the dedicated flags (which win), every value validated."""
     config = config_module.load_config(args.dataset, args.profile, args.overrides)
     if args.seed is not None:
-        config_schema.check_value("seed", args.seed, "--seed")
+        schema.check_value("seed", args.seed, "--seed")
         config["seed"] = args.seed
     if args.data_source:
         config["data"]["source"] = args.data_source
     elif args.data_dir:  # a folder given by the user wins over the profile's default source
         config["data"]["source"] = "auto"
     if args.n_examples is not None:
-        config_schema.check_value(f"{section}.n_examples", args.n_examples, "--n-examples")
+        schema.check_value(f"{section}.n_examples", args.n_examples, "--n-examples")
         config[section]["n_examples"] = args.n_examples
     # A section without its own ε list (the analysis) reads the characterization's.
     eps_section = section if "eps" in config[section] else "characterization"
     if args.eps is not None:
-        config_schema.check_value(f"{eps_section}.eps", list(args.eps), "--eps")
+        schema.check_value(f"{eps_section}.eps", list(args.eps), "--eps")
         config[eps_section]["eps"] = args.eps
     config[eps_section]["eps"] = config_module.check_eps(config[eps_section]["eps"])
     return config
@@ -116,7 +118,7 @@ def check_models(models: dict, paths: dict, dataset: str, fix: str) -> None:
     Stack's T holds its own jointly trained classifier, not M (Appendix B).
     """
     from luring_tf.finite import check_weights_finite
-    from luring_tf.models_io import check_built_on, check_model
+    from luring_tf.storage.models_io import check_built_on, check_model
 
     for name, model in models.items():
         check_model(model, paths[name], dataset, fix)
@@ -132,7 +134,7 @@ def check_existing_models(models_dir: Path, approaches, dataset: str, fix: str) 
     Loads each existing M.h5 / <approach>_T.h5 once more than the training step will: seconds,
     against a wrong M.h5 silently training components for it.
     """
-    from luring_tf.models_io import load_model, model_paths
+    from luring_tf.storage.models_io import load_model, model_paths
 
     paths = {"M": model_paths(models_dir)["M"]}
     paths.update({a: model_paths(models_dir, a)["T"] for a in approaches})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from luring_tf import files
-from luring_tf.paper_values import DEFENSE, DEFENSE_TABLE
+from luring_tf.storage import files
+from luring_tf.report.paper_values import DEFENSE, DEFENSE_TABLE
 
 METRICS = (("AC_MoP", "AC_M∘P"), ("AC_M", "AC_M"), ("DAC", "DAC"))
 

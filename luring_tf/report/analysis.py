@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from luring_tf import files, paper_values
-from luring_tf.reporting import NAMES
+from luring_tf.storage import files
+from luring_tf.report import paper_values
+from luring_tf.report.characterization import NAMES
 
 
 def _f(value, digits: int = 3) -> str:

@@ -98,7 +98,7 @@ def releasing_locks(main):
 
     @functools.wraps(main)
     def wrapper(argv=None):
-        from luring_tf import lock
+        from luring_tf.storage import lock
 
         try:
             return main(argv)

@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 import architectures
-from luring_tf import files, metrics, training
-from luring_tf.adversarial import predict_labels
+from luring_tf.storage import files
+from luring_tf.evaluation import metrics
+from luring_tf.training import trainers
+from luring_tf.evaluation.adversarial import predict_labels
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite, check_weights_finite
-from luring_tf.models_io import compose, load_model, save_model
+from luring_tf.storage.models_io import compose, load_model, save_model
 
 
 def protected_paths(target: Path) -> dict[str, Path]:
@@ -54,9 +56,9 @@ def protect_model(target_path, data, config: dict, classifier) -> dict:
     dataset = config["dataset"]
     cfg = config["train"]["luring"]
     component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
-    augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
+    augment = trainers.augmentation(cfg.get("augment"), data.x_train.shape[1])
     start = time.time()
-    summary = training.train_component(component, classifier, data, cfg, "luring", augment, config["seed"],
+    summary = trainers.train_component(component, classifier, data, cfg, "luring", augment, config["seed"],
                                        deterministic=config.get("deterministic", True))
     # Nothing non-finite is saved: P's weights and both models' test outputs are checked first.
     check_finite([np.asarray(w) for w in component.get_weights()],

@@ -4,7 +4,7 @@
 silent); ``quick`` shrinks every size so a CPU run finishes in minutes. Every value can be
 overridden from the command line with ``--set dotted.key=value`` (the value is parsed as YAML),
 and the resolved configuration is written next to the results. Every value is checked against
-:mod:`luring_tf.config_schema` once the overrides are applied.
+:mod:`luring_tf.config.schema` once the overrides are applied.
 
 Every departure of one profile from another, generated from the YAML so it cannot drift::
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from luring_tf import config_schema
+from luring_tf.config import schema
 from luring_tf.errors import UserError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 DATASETS = ("mnist", "svhn", "cifar10")
 
 
@@ -53,7 +53,7 @@ def load_config(dataset: str, profile: str = "quick", overrides: list[str] | Non
     defaults = copy.deepcopy(config)
     for item in overrides or []:
         set_value(config, item)
-    return config_schema.validate(config, defaults)
+    return schema.validate(config, defaults)
 
 
 def set_value(config: dict, assignment: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 
 from luring_tf.errors import UserError
-from luring_tf.fingerprint import weights_digest
+from luring_tf.storage.fingerprint import weights_digest
 
 NUM_CLASSES = 10  # MNIST, SVHN and CIFAR10
 

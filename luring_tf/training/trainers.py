@@ -35,8 +35,8 @@ import tensorflow as tf
 
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
-from luring_tf.losses import luring_loss, mimic_cross_entropy
-from luring_tf.models_io import logits_view
+from luring_tf.training.losses import luring_loss, mimic_cross_entropy
+from luring_tf.storage.models_io import logits_view
 
 OBJECTIVES = ("luring", "ce")
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import io
 
-from luring_tf import files, paper_values
+from luring_tf.storage import files
+from luring_tf.report import paper_values
 
 NAMES = {"M": "Base (M)", "stack": "Stack", "auto": "Auto", "ce": "C-E", "luring": "Luring"}
 

@@ -4,7 +4,7 @@
   examples (Table 9). l0 is the spec's per-component count (exact non-zero count of
   ``x_adv - x``); ``l0_pixels`` counts pixels with any changed channel. Figure 3 (left/middle)
   takes l0 from the characterization attacks (spec §6; :mod:`luring_tf.characterization`, drawn
-  by :mod:`luring_tf.reporting`); :func:`analyze` reports CW-L2's l0 as a separate statistic.
+  by :mod:`luring_tf.report.characterization`); :func:`analyze` reports CW-L2's l0 as a separate statistic.
 * :func:`saliency_component` -- ∇ₓ Σ_d P(x)_d, the "mapping gradient" of Fig. 3 right;
   :func:`saliency_loss` -- ∇ₓ CE(M(x), y).
 * :func:`logit_jacobian`, :func:`omega`, :func:`table10` -- Equation 5: Ω_c(x) = #{d : ∂h^M_c/∂x_d ·
@@ -159,7 +159,7 @@ def summary(values) -> dict:
 
 def model_digests(models: dict) -> dict[str, str]:
     """Weights digest of every model (:func:`luring_tf.fingerprint.weights_digest`): what results are keyed by."""
-    from luring_tf.fingerprint import weights_digest
+    from luring_tf.storage.fingerprint import weights_digest
 
     return {name: weights_digest(model) for name, model in models.items()}
 
@@ -178,8 +178,8 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
     import time
 
     import attacks
-    from luring_tf.adversarial import craft, predict_labels
-    from luring_tf.models_io import logits_view
+    from luring_tf.evaluation.adversarial import craft, predict_labels
+    from luring_tf.storage.models_io import logits_view
 
     section = config["analysis"]
     cw = dict(section["cwl2"])

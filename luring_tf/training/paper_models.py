@@ -1,6 +1,6 @@
 """Train-or-load the models of one dataset: M and T = M∘P for Stack, Auto, C-E and Luring.
 
-Model files live in ``models_dir`` (see :mod:`luring_tf.models_io`); an existing file is reused
+Model files live in ``models_dir`` (see :mod:`luring_tf.storage.models_io`); an existing file is reused
 unless ``retrain`` is set. Training summaries go to ``models_dir/training.json``.
 Retraining M invalidates the components trained against it, so ``retrain`` retrains all.
 
@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 
 import architectures
-from luring_tf import files, metrics, training
+from luring_tf.storage import files
+from luring_tf.evaluation import metrics
+from luring_tf.training import trainers
 from luring_tf.errors import UserError
-from luring_tf.models_io import compose, load_model, model_paths, save_model
-from luring_tf.paper_values import TABLE_8
+from luring_tf.storage.models_io import compose, load_model, model_paths, save_model
+from luring_tf.report.paper_values import TABLE_8
 
 PAPER_GAP = 0.02  # warn when a trained M's test accuracy is more than this under the paper's
 
@@ -95,9 +97,9 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False):
     dataset = config["dataset"]
     _log(f"training M on {len(data.x_train)} {dataset} images")
     start = time.time()
-    model, summary = training.train_classifier(
+    model, summary = trainers.train_classifier(
         lambda: architectures.build_classifier(dataset), data, config["train"]["base"],
-        augment=training.augmentation(config["train"]["base"].get("augment"), data.x_train.shape[1]),
+        augment=trainers.augmentation(config["train"]["base"].get("augment"), data.x_train.shape[1]),
         seed=config["seed"], name="M", section="base", deterministic=config.get("deterministic", True),
     )
     seconds = round(time.time() - start, 1)
@@ -115,7 +117,7 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
         return load_model(paths["T"])
     dataset, cfg, seed = config["dataset"], config["train"][approach], config["seed"]
     deterministic = config.get("deterministic", True)
-    augment = training.augmentation(cfg.get("augment"), data.x_train.shape[1])
+    augment = trainers.augmentation(cfg.get("augment"), data.x_train.shape[1])
     _log(f"training {approach} on {len(data.x_train)} {dataset} images")
     start = time.time()
     if approach == "stack":
@@ -124,16 +126,16 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
                 architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0)),
                 architectures.build_classifier(dataset, name="M_stack"),
             )
-        protected, summary = training.train_classifier(build, data, cfg, augment=augment, seed=seed, name="stack T",
+        protected, summary = trainers.train_classifier(build, data, cfg, augment=augment, seed=seed, name="stack T",
                                                        section="stack", deterministic=deterministic)
         component = protected.layers[0]
     else:
-        with training.reproducible(seed, deterministic):  # P's initial weights depend on the seed only
+        with trainers.reproducible(seed, deterministic):  # P's initial weights depend on the seed only
             component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
         if approach == "auto":
-            summary = training.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic)
+            summary = trainers.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic)
         else:
-            summary = training.train_component(component, classifier, data, cfg, approach, augment, seed,
+            summary = trainers.train_component(component, classifier, data, cfg, approach, augment, seed,
                                                deterministic=deterministic)
         protected = compose(component, classifier)
     seconds = round(time.time() - start, 1)

@@ -1,0 +1,1 @@
+"""Configuration: YAML profiles (paper, quick), their schema, the departures list."""

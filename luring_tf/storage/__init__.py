@@ -1,0 +1,1 @@
+"""Files on disk: atomic JSON/NPZ records, output-folder locks, model files and fingerprints."""
