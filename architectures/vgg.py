@@ -49,7 +49,7 @@ def _cbr(filters: int, dropout: float | None = None):
 
 
 def build_vgg_component(pool: int, dropout: float, input_shape, name: str) -> keras.Sequential:
-    """P: encoder 128-256-512-1024, decoder 512-512-256-128-64-3, sigmoid output in [0,1]."""
+    """P: encoder 128-256-512-1024, decoder 512-512-256-128-64-C (C = the input's channels, 3 in the paper), sigmoid output in [0,1]."""
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     def down():  # a fresh layer each time: a layer object may appear only once in a Sequential
@@ -66,5 +66,6 @@ def build_vgg_component(pool: int, dropout: float, input_shape, name: str) -> ke
     stack += _cbr(256) + [layers.UpSampling2D(2)]
     stack += _cbr(128) + up()
     stack += _cbr(64, dropout)
-    stack += [layers.Conv2D(3, 3, padding="same"), layers.BatchNormalization(), layers.Activation("sigmoid")]
+    stack += [layers.Conv2D(input_shape[-1], 3, padding="same"), layers.BatchNormalization(),
+              layers.Activation("sigmoid")]
     return keras.Sequential(stack, name=name)
