@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,21 +17,67 @@ NUM_CLASSES = 10
 
 @dataclass(frozen=True)
 class Dataset:
-    """One dataset, split as in the original code.
+    """One dataset, split as in the original code (or, for an image folder, as :mod:`luring_tf.data.folder` says).
 
-    x_*: float32 [N,H,W,C] in [0,1] (NHWC; MNIST 28x28x1, SVHN/CIFAR10 32x32x3).
-    y_*: int64 [N] in 0..9 (integer labels; one-hot is the caller's choice).
-    source: where the arrays came from, in words (goes into experiment records).
+    x_*: float32 [N,H,W,C] in [0,1] (NHWC; MNIST 28x28x1, SVHN/CIFAR10 32x32x3); None for a file-backed
+    source (an image folder), whose images are read from ``files`` as they stream.
+    y_*: int64 [N] in 0..K-1 (integer labels; one-hot is the caller's choice); None when ``labelled`` is False.
+    source: where the images came from, in words (goes into experiment records).
+    files: file-backed sources only: split -> tuple of image paths (train/val/test).
+    image_shape: (H, W, C) of one image (also for array-backed sources, from x_train).
+    class_names: the class of each label (a folder's sub-folder names), None for the paper's data sets.
+    skipped: unreadable image files left out (file-backed sources; recorded with the results).
+
+    Reading the images, for every source (see :mod:`luring_tf.data.streams`): ``stream(split, batch_size,
+    ...)`` = a ``tf.data`` pipeline; ``size(split)``; ``images(split, limit)`` = a materialised array, for
+    evaluation and attack sets only.
     """
 
     name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
+    x_train: np.ndarray | None
+    y_train: np.ndarray | None
+    x_val: np.ndarray | None
+    y_val: np.ndarray | None
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
     source: str
+    labelled: bool = True
+    files: dict | None = field(default=None, repr=False)
+    image_shape: tuple | None = None
+    class_names: tuple | None = None
+    skipped: int = 0
+
+    def __post_init__(self):
+        if self.image_shape is None and self.x_train is not None:
+            object.__setattr__(self, "image_shape", tuple(int(d) for d in self.x_train.shape[1:]))
+
+    def size(self, split: str) -> int:
+        """Number of images in ``split`` ("train" | "val" | "test")."""
+        from luring_tf.data import streams
+
+        return streams.size(self, split)
+
+    def stream(self, split: str, batch_size: int, *, extras=(), shuffle: bool = False, seed: int = 0,
+               repeat: bool = False):
+        """``tf.data`` batches of ``split``; see :func:`luring_tf.data.streams.stream`."""
+        from luring_tf.data import streams
+
+        return streams.stream(self, split, batch_size, extras=extras, shuffle=shuffle, seed=seed, repeat=repeat)
+
+    def images(self, split: str, limit: int | None = None) -> np.ndarray:
+        """float32 [N,H,W,C] in [0,1]: the first ``limit`` images of ``split``, in memory (evaluation sets)."""
+        from luring_tf.data import streams
+
+        return streams.images(self, split, limit)
+
+    def labels(self, split: str) -> np.ndarray | None:
+        """int64 [N] labels of ``split``, None for unlabeled data."""
+        return getattr(self, f"y_{split}")
+
+    def sizes(self) -> str:
+        """'train N, val N, test N' (and the skipped files when any), for logs and records."""
+        text = ", ".join(f"{split} {self.size(split)}" for split in ("train", "val", "test"))
+        return text + (f", {self.skipped} unreadable files skipped" if self.skipped else "")
 
 
 @dataclass(frozen=True)

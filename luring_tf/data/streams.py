@@ -1,0 +1,144 @@
+"""`tf.data` pipelines of one split of a data set, backed by arrays or by image files.
+
+    stream(data, "train", 64, extras=("labels",), shuffle=True, seed=0, repeat=True)  # (x, y) batches, endless
+    stream(data, "val", 500)                                                           # x batches, one pass
+
+Array-backed splits (official files, tfds, the MNIST sample): ``from_tensor_slices`` over the arrays,
+shuffled with a buffer of the whole split and ``seed`` -- exactly the pipeline the trainers built before
+streams existed, so batches are bit-identical and in the same order. File-backed splits (image folders):
+the same pipeline over the file paths (the shuffle's order depends only on the split's length and the
+seed, so equal images in files and in arrays give equal batches), each file decoded -> resized -> float32
+[0,1] in parallel (order kept), then batched. Only the paths and the extras are held in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import tensorflow as tf
+
+SPLITS = ("train", "val", "test")
+
+
+def _split_files(data, split: str):
+    files = getattr(data, "files", None)
+    return None if files is None else files[split]
+
+
+def size(data, split: str) -> int:
+    """Number of images in ``split`` ("train" | "val" | "test")."""
+    paths = _split_files(data, split)
+    return len(paths) if paths is not None else len(getattr(data, f"x_{split}"))
+
+
+def image_shape(data) -> tuple[int, int, int]:
+    """(H, W, C) of one image of ``data``."""
+    shape = getattr(data, "image_shape", None)
+    return tuple(shape) if shape else tuple(data.x_train.shape[1:])
+
+
+def decode_image(path: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
+    """One JPEG/PNG file -> float32 [H,W,C] in [0,1].
+
+    Decoded to C channels (grey <-> RGB by the decoder), then, when its size is not H x W, resized to
+    H x W with bilinear interpolation and antialiasing, aspect ratio not kept (no crop), then /255.
+    An image already H x W is not resampled: it reads back exactly as ``uint8 / 255``.
+    """
+    height, width, channels = shape
+    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
+    image = tf.cast(image, tf.float32)
+    same = tf.logical_and(tf.equal(tf.shape(image)[0], height), tf.equal(tf.shape(image)[1], width))
+    image = tf.cond(same, lambda: image,
+                    lambda: tf.clip_by_value(tf.image.resize(image, (height, width), antialias=True), 0.0, 255.0))
+    image = tf.ensure_shape(image, (height, width, channels))
+    return image / np.float32(255)
+
+
+def _extra(data, split: str, extra):
+    """An extra as an array aligned with the split: "labels" -> y_split; an array as is; "images" -> None."""
+    if isinstance(extra, str):
+        if extra == "images":
+            return None
+        if extra == "labels":
+            labels = getattr(data, f"y_{split}")
+            if labels is None:
+                raise ValueError(f"the {split} split has no labels (unlabeled data)")
+            return labels
+        raise ValueError(f"unknown extra {extra!r}: 'labels', 'images' or an array")
+    array = np.asarray(extra)
+    if len(array) != size(data, split):
+        raise ValueError(f"extra of length {len(array)} for a {split} split of {size(data, split)} images")
+    return array
+
+
+def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = False, seed: int = 0,
+           repeat: bool = False) -> tf.data.Dataset:
+    """Batches of ``split``: ``x`` alone, or ``(x, *extras)`` when ``extras`` are given.
+
+    ``x``: float32 [B,H,W,C] in [0,1]. Each extra: "labels" (the split's int64 labels), "images" (x
+    again, for autoencoders) or an array with one row per image (e.g. M's logits). ``shuffle``: one
+    buffer of the whole split, seeded, reshuffled on each pass; ``repeat``: endless. Prefetched.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
+    arrays = [_extra(data, split, e) for e in extras]
+    paths = _split_files(data, split)
+    if paths is None:
+        x = getattr(data, f"x_{split}")
+        columns = [x] + [x if a is None else a for a in arrays]
+    else:
+        columns = [np.asarray(paths, dtype=str)] + [a for a in arrays if a is not None]
+    ds = tf.data.Dataset.from_tensor_slices(columns[0] if len(columns) == 1 else tuple(columns))
+    if shuffle:
+        ds = ds.shuffle(len(columns[0]), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    if paths is not None:
+        ds = ds.map(_decoder(image_shape(data), [a is None for a in arrays]), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _decoder(shape, is_image):
+    """Map (path, *extras) -> (x, *extras) with x repeated where an extra is "images"."""
+
+    def decode(*row):
+        x = decode_image(row[0], shape)
+        rest, out = list(row[1:]), []
+        for image in is_image:
+            out.append(x if image else rest.pop(0))
+        return (x, *out) if out else x
+
+    return decode
+
+
+def images(data, split: str, limit: int | None = None, batch_size: int = 256) -> np.ndarray:
+    """The first ``limit`` images of ``split`` (all when None) as float32 [N,H,W,C] in [0,1].
+
+    For evaluation and attack sets (a few thousand images at most): it materialises them in memory.
+    """
+    paths = _split_files(data, split)
+    if paths is None:
+        x = getattr(data, f"x_{split}")
+        return x if limit is None else x[:limit]
+    n = len(paths) if limit is None else min(limit, len(paths))
+    shape = image_shape(data)
+    if n == 0:
+        return np.zeros((0, *shape), np.float32)
+    batches = tf.data.Dataset.from_tensor_slices(np.asarray(paths[:n], dtype=str)).map(
+        _decoder(shape, []), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+    return np.concatenate([b.numpy() for b in batches.prefetch(tf.data.AUTOTUNE)])
+
+
+def content_key(data, split: str) -> bytes:
+    """Bytes that identify the images of ``split`` (their pixels for arrays, their paths for files)."""
+    paths = _split_files(data, split)
+    digest = hashlib.sha256()
+    if paths is None:
+        array = np.ascontiguousarray(getattr(data, f"x_{split}"))
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    else:
+        digest.update(repr((tuple(map(str, paths)), image_shape(data))).encode())
+    return digest.digest()
