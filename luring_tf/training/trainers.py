@@ -27,18 +27,21 @@ import hashlib
 import json
 import math
 import sys
+from types import SimpleNamespace
 from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
 from luring_tf.training.losses import luring_loss, mimic_cross_entropy
 from luring_tf.storage.models_io import logits_view
 
 OBJECTIVES = ("luring", "ce")
+VALIDATION_BATCH = 32  # Keras's default batch for validation arrays: the port's validation batches before streams
 
 
 def _verbose() -> int:
@@ -126,10 +129,14 @@ def augmentation(spec, image_side: int | None = None) -> Augmentation | None:
     return Augmentation(spec.get("rotation_deg", 0), spec.get("shift_px", 0))
 
 
-def _train_dataset(x, targets, batch_size: int, augment: Augmentation | None = None, seed: int = 0) -> tf.data.Dataset:
-    """Endless shuffled batches (reshuffled each pass, seeded); batch i augmented with seed (seed, i)."""
-    ds = tf.data.Dataset.from_tensor_slices((x, targets)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.repeat().batch(batch_size)
+def _train_dataset(data, target, batch_size: int, augment: Augmentation | None = None, seed: int = 0) -> tf.data.Dataset:
+    """Endless shuffled (x, target) batches of ``data``'s train split (reshuffled each pass, seeded); batch i
+    augmented with seed (seed, i). ``target``: "labels", "images" or an array aligned with the split.
+
+    A stream (:func:`luring_tf.data.streams.stream`): array-backed data give the batches, in the order, of
+    the pipeline the port used before streams; file-backed data are decoded as they stream.
+    """
+    ds = streams.stream(data, "train", batch_size, extras=(target,), shuffle=True, seed=seed, repeat=True)
     if augment is not None:
         key = tf.constant(int(seed), tf.int64)
         ds = ds.enumerate().map(lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
@@ -208,7 +215,7 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
     ``lr_fallback`` and the better of the two is kept (spec §4 #1). ``name`` / ``section`` name
     the model and its config section in messages.
     """
-    steps = math.ceil(len(data.x_train) / cfg["batch_size"])
+    steps = math.ceil(streams.size(data, "train") / cfg["batch_size"])
 
     def run(lr_values):
         with reproducible(seed, deterministic):
@@ -220,10 +227,10 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
             )
             keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
             model.fit(
-                _train_dataset(data.x_train, data.y_train, cfg["batch_size"], augment, seed),
+                _train_dataset(data, "labels", cfg["batch_size"], augment, seed),
                 steps_per_epoch=steps,
                 epochs=cfg["epochs"],
-                validation_data=(data.x_val, data.y_val),
+                validation_data=streams.stream(data, "val", VALIDATION_BATCH, extras=("labels",)),
                 callbacks=[guard, keep],
                 verbose=_verbose(),
             )
@@ -256,17 +263,17 @@ def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *,
     last-epoch weights kept."""
     with reproducible(seed, deterministic):
         reinitialise(component)
-        steps = math.ceil(len(data.x_train) / cfg["batch_size"])
+        steps = math.ceil(streams.size(data, "train") / cfg["batch_size"])
         component.compile(
             optimizer=keras.optimizers.Adam(learning_rate(cfg["lr"], cfg.get("lr_boundaries"), steps)),
             loss=keras.losses.BinaryCrossentropy(),
         )
         guard = NonFiniteGuard(name, section)
         history = component.fit(
-            _train_dataset(data.x_train, data.x_train, cfg["batch_size"], seed=seed),
+            _train_dataset(data, "images", cfg["batch_size"], seed=seed),
             steps_per_epoch=steps,
             epochs=cfg["epochs"],
-            validation_data=(data.x_val, data.x_val),
+            validation_data=streams.stream(data, "val", VALIDATION_BATCH, extras=("images",)),
             callbacks=[guard],
             verbose=_verbose(),
         )
@@ -287,7 +294,8 @@ class ComponentTrainer(keras.Model):
 
     Training data: ``(x, m_logits)`` with M's logits computed once per example beforehand (or,
     with augmentation / ``classifier_training=True``, recomputed on each batch). Validation data:
-    ``(x, m_logits, y)``; ``y`` only feeds the logged ``accuracy``, never the loss or selection.
+    ``(x, m_logits, y)``; ``y`` only feeds the logged ``accuracy``, never the loss or selection;
+    unlabeled data give ``(x, m_logits)`` and no accuracy (it stays 0).
 
     M is never modified: only P's variables are differentiated and updated, and the caller's
     model (its weights, moving statistics and ``trainable`` flags) is left as it was.
@@ -360,20 +368,26 @@ class ComponentTrainer(keras.Model):
         return {m.name: m.result() for m in self.metrics[:4]}
 
     def test_step(self, data):
-        x, m_logits, y = data
+        x, m_logits, y = data if len(data) == 3 else (*data, None)
         z = self(x, training=False)
         loss, hinge, gap = self._loss(m_logits, z)
         self.loss_tracker.update_state(loss)
         self.hinge_tracker.update_state(hinge)
         self.gap_tracker.update_state(gap)
         self.agreement.update_state(self._agree(m_logits, z))
-        self.accuracy.update_state(tf.cast(tf.equal(tf.argmax(z, -1), tf.cast(y, tf.int64)), tf.float32))
+        if y is not None:
+            self.accuracy.update_state(tf.cast(tf.equal(tf.argmax(z, -1), tf.cast(y, tf.int64)), tf.float32))
         return {m.name: m.result() for m in self.metrics}
 
 
-def classifier_logits(classifier: keras.Model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """M's logits on ``x`` (inference mode), float32 [N, K]."""
-    return np.asarray(logits_view(classifier).predict(x, batch_size=batch_size, verbose=0), np.float32)
+def classifier_logits(classifier: keras.Model, x, batch_size: int = 500) -> np.ndarray:
+    """M's logits on ``x`` (inference mode), float32 [N, K].
+
+    ``x``: float32 [N,H,W,C] array (predicted in batches of ``batch_size``) or a ``tf.data`` stream of
+    such batches (:func:`luring_tf.data.streams.stream`; ``batch_size`` is then the stream's).
+    """
+    batch = None if isinstance(x, tf.data.Dataset) else batch_size
+    return np.asarray(logits_view(classifier).predict(x, batch_size=batch, verbose=0), np.float32)
 
 
 class CollapseGuard(keras.callbacks.Callback):
@@ -403,9 +417,16 @@ def constant_agreement(m_logits: np.ndarray) -> float:
     return float(np.bincount(labels).max() / len(labels)) if len(labels) else 0.0
 
 
-def identity_warmup(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int = 0,
+def _images_as_data(data):
+    """A bare float32 [N,H,W,C] array as a data set whose train split it is; anything else as is."""
+    return SimpleNamespace(x_train=data) if isinstance(data, np.ndarray) else data
+
+
+def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, seed: int = 0,
                     lr: float = 1e-3, *, name: str = "P", section: str = "luring", deterministic: bool = True) -> None:
     """Fit P to reproduce its input (binary cross-entropy, Adam ``lr``) for ``steps`` steps, in place.
+
+    ``data``: a :class:`~luring_tf.data.Dataset` (its train split streams) or a float32 [N,H,W,C] array.
 
     A start for the luring / C-E training that is not a flat random map: M∘P's logits then vary
     with the input from the first step, which removes the collapse :class:`CollapseGuard` watches
@@ -415,7 +436,8 @@ def identity_warmup(component: keras.Model, x: np.ndarray, steps: int, batch_siz
         autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
         autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy())
         guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
-        autoencoder.fit(_train_dataset(x, x, batch_size, seed=seed), steps_per_epoch=int(steps), epochs=1,
+        autoencoder.fit(_train_dataset(_images_as_data(data), "images", batch_size, seed=seed),
+                        steps_per_epoch=int(steps), epochs=1,
                         callbacks=[guard], verbose=0)
     guard.check()
     check_trained_weights(component, f"{name} (identity warm-up)", section)
@@ -424,7 +446,7 @@ def identity_warmup(component: keras.Model, x: np.ndarray, steps: int, batch_siz
 _WARM_STARTS: dict = {}  # one entry: key of a warm-up -> P's weights after it (C-E and Luring share it)
 
 
-def _warm_start_key(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int,
+def _warm_start_key(component: keras.Model, data, steps: int, batch_size: int, seed: int,
                     deterministic: bool) -> str:
     """What decides the result of :func:`identity_warmup`: P's layers and initial weights, the images, sizes, seed."""
     digest = hashlib.sha256()
@@ -432,25 +454,26 @@ def _warm_start_key(component: keras.Model, x: np.ndarray, steps: int, batch_siz
               for layer in component.layers]
     digest.update(json.dumps([layers, int(steps), int(batch_size), int(seed), bool(deterministic)],
                              sort_keys=True, default=str).encode())
-    for array in [*component.get_weights(), x]:
+    for array in component.get_weights():
         array = np.ascontiguousarray(array)
         digest.update(str((array.shape, array.dtype.str)).encode())
         digest.update(array.tobytes())
+    digest.update(streams.content_key(_images_as_data(data), "train"))
     return digest.hexdigest()
 
 
-def warm_start(component: keras.Model, x: np.ndarray, steps: int, batch_size: int, seed: int, *,
+def warm_start(component: keras.Model, data, steps: int, batch_size: int, seed: int, *,
                name: str, section: str, deterministic: bool) -> None:
     """:func:`identity_warmup`, or its stored result when the same warm-up already ran in this process.
 
     C-E and Luring start from the same seed, P architecture and images, so their warm-ups are
     identical: the second reuses the first's weights (same weights, half the warm-up time).
     """
-    key = _warm_start_key(component, x, steps, batch_size, seed, deterministic)
+    key = _warm_start_key(component, data, steps, batch_size, seed, deterministic)
     if key in _WARM_STARTS:
         component.set_weights(_WARM_STARTS[key])
         return
-    identity_warmup(component, x, steps, batch_size, seed, name=name, section=section, deterministic=deterministic)
+    identity_warmup(component, data, steps, batch_size, seed, name=name, section=section, deterministic=deterministic)
     _WARM_STARTS.clear()
     _WARM_STARTS[key] = component.get_weights()
 
@@ -476,9 +499,10 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
     name = f"{objective} P"
     with reproducible(seed, deterministic):
-        train_logits = classifier_logits(classifier, data.x_train)
-        val_logits = classifier_logits(classifier, data.x_val)
-        val = tf.data.Dataset.from_tensor_slices((data.x_val, val_logits, data.y_val)).batch(500)
+        train_logits = classifier_logits(classifier, streams.stream(data, "train", 500))
+        val_logits = classifier_logits(classifier, streams.stream(data, "val", 500))
+        labelled = getattr(data, "y_val", None) is not None  # unlabeled data: no accuracy, agreement only
+        val = streams.stream(data, "val", 500, extras=(val_logits, "labels") if labelled else (val_logits,))
     floor = constant_agreement(val_logits)
     every = int(cfg["eval_every"])
     restarts = int(cfg.get("restarts", 3))
@@ -491,7 +515,7 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         with reproducible(seed + attempt, deterministic):
             reinitialise(component)
         if warmup:
-            warm_start(component, data.x_train, warmup, cfg["batch_size"], seed + attempt,
+            warm_start(component, data, warmup, cfg["batch_size"], seed + attempt,
                        name=name, section=objective, deterministic=deterministic)
         with reproducible(seed + attempt, deterministic):
             trainer = ComponentTrainer(
@@ -505,7 +529,7 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
             guard = CollapseGuard(floor) if attempt < restarts else None
             finite = NonFiniteGuard(name, objective)
             trainer.fit(
-                _train_dataset(data.x_train, train_logits, cfg["batch_size"], augment, seed + attempt),
+                _train_dataset(data, train_logits, cfg["batch_size"], augment, seed + attempt),
                 steps_per_epoch=every,
                 epochs=math.ceil(int(cfg["steps"]) / every),
                 validation_data=val,
