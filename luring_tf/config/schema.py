@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from luring_tf.errors import UserError
 
-DATA_SOURCES = ("auto", "tfds", "files", "sample")
+DATA_SOURCES = ("auto", "tfds", "files", "sample", "folder")
 
 
 def _is_int(v) -> bool:
@@ -62,6 +62,15 @@ def boolean(v):
 
 def data_source(v):
     return None if v in DATA_SOURCES else f"one of {', '.join(DATA_SOURCES)}"
+
+
+def holdout_size(v):
+    ok = (_is_int(v) and v > 0) or (isinstance(v, float) and 0 < v < 1)
+    return None if ok else "a number of images (a positive integer) or a fraction strictly between 0 and 1"
+
+
+def optional_text(v):
+    return None if v is None or (isinstance(v, str) and v.strip()) else "a name or null"
 
 
 def epsilons(v):
@@ -132,6 +141,8 @@ RULES: list[tuple[str, Check]] = [
     ("data.n_train", optional_positive_int),
     ("data.n_test", optional_positive_int),
     ("data.sample_test_size", positive_int),
+    ("data.test_size", holdout_size),
+    ("data.tfds_name", optional_text),
     ("train.*.epochs", positive_int),
     ("train.*.steps", positive_int),
     ("train.*.batch_size", positive_int),

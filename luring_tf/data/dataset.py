@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 DATASETS = ("mnist", "svhn", "cifar10")
-SOURCES = ("auto", "tfds", "files", "sample")
+SOURCES = ("auto", "tfds", "files", "sample", "folder")
 
 # (H, W, C) of one image, per dataset.
 IMAGE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "cifar10": (32, 32, 3)}

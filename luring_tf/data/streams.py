@@ -3,12 +3,16 @@
     stream(data, "train", 64, extras=("labels",), shuffle=True, seed=0, repeat=True)  # (x, y) batches, endless
     stream(data, "val", 500)                                                           # x batches, one pass
 
-Array-backed splits (official files, tfds, the MNIST sample): ``from_tensor_slices`` over the arrays,
+Three backings. Array-backed splits (official files, tfds for the paper's sets, the MNIST sample):
+``from_tensor_slices`` over the arrays,
 shuffled with a buffer of the whole split and ``seed`` -- exactly the pipeline the trainers built before
 streams existed, so batches are bit-identical and in the same order. File-backed splits (image folders):
 the same pipeline over the file paths (the shuffle's order depends only on the split's length and the
 seed, so equal images in files and in arrays give equal batches), each file decoded -> resized -> float32
 [0,1] in parallel (order kept), then batched. Only the paths and the extras are held in memory.
+Pipeline-backed splits (any tfds set by name, :mod:`luring_tf.data.tfds_any`): a ``Records`` per split
+makes the tfds pipeline of uint8 images; images are converted as they come and shuffled with a bounded
+buffer (:func:`shuffle_buffer`), each paired with its index so extras (M's logits) follow their image.
 """
 
 from __future__ import annotations
@@ -21,15 +25,37 @@ import tensorflow as tf
 SPLITS = ("train", "val", "test")
 
 
+class Records:
+    """One split of a pipeline-backed source: ``count`` images, ``make()`` -> tf.data of uint8 [h,w,c] images
+    (always in the same order); ``key`` names it (for :func:`content_key`)."""
+
+    def __init__(self, count: int, make, key: str):
+        self.count, self.make, self.key = int(count), make, key
+
+    def __len__(self) -> int:
+        return self.count
+
+
 def _split_files(data, split: str):
     files = getattr(data, "files", None)
-    return None if files is None else files[split]
+    return None if files is None or isinstance(files[split], Records) else files[split]
+
+
+def _split_records(data, split: str) -> Records | None:
+    files = getattr(data, "files", None)
+    return files[split] if files is not None and isinstance(files[split], Records) else None
 
 
 def size(data, split: str) -> int:
     """Number of images in ``split`` ("train" | "val" | "test")."""
-    paths = _split_files(data, split)
-    return len(paths) if paths is not None else len(getattr(data, f"x_{split}"))
+    files = getattr(data, "files", None)
+    return len(files[split]) if files is not None else len(getattr(data, f"x_{split}"))
+
+
+def shuffle_buffer(count: int, shape) -> int:
+    """Shuffle buffer of a pipeline-backed split: the whole split up to ~256 MiB of float32 images (>= 1024)."""
+    per_image = 4 * int(np.prod(shape))
+    return int(min(count, max(1024, (256 << 20) // per_image)))
 
 
 def image_shape(data) -> tuple[int, int, int]:
@@ -45,9 +71,18 @@ def decode_image(path: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
     H x W with bilinear interpolation and antialiasing, aspect ratio not kept (no crop), then /255.
     An image already H x W is not resampled: it reads back exactly as ``uint8 / 255``.
     """
+    image = tf.io.decode_image(tf.io.read_file(path), channels=shape[2], expand_animations=False)
+    return to_unit_image(image, shape)
+
+
+def to_unit_image(image: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
+    """uint8 [h,w,c] -> float32 [H,W,C] in [0,1]: grey <-> RGB when c != C, resized as :func:`decode_image`."""
     height, width, channels = shape
-    image = tf.io.decode_image(tf.io.read_file(path), channels=channels, expand_animations=False)
     image = tf.cast(image, tf.float32)
+    if image.shape[-1] == 1 and channels == 3:
+        image = tf.image.grayscale_to_rgb(image)
+    elif image.shape[-1] == 3 and channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
     same = tf.logical_and(tf.equal(tf.shape(image)[0], height), tf.equal(tf.shape(image)[1], width))
     image = tf.cond(same, lambda: image,
                     lambda: tf.clip_by_value(tf.image.resize(image, (height, width), antialias=True), 0.0, 255.0))
@@ -83,6 +118,9 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
     arrays = [_extra(data, split, e) for e in extras]
+    records = _split_records(data, split)
+    if records is not None:
+        return _records_stream(records, image_shape(data), arrays, batch_size, shuffle, seed, repeat)
     paths = _split_files(data, split)
     if paths is None:
         x = getattr(data, f"x_{split}")
@@ -97,6 +135,23 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
     if paths is not None:
         ds = ds.map(_decoder(image_shape(data), [a is None for a in arrays]), num_parallel_calls=tf.data.AUTOTUNE,
                     deterministic=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _records_stream(records: Records, shape, arrays, batch_size, shuffle, seed, repeat) -> tf.data.Dataset:
+    """Batches of a pipeline-backed split: images converted, paired with their index, extras gathered by index."""
+    ds = tf.data.Dataset.zip((records.make(), tf.data.Dataset.range(records.count)))
+    ds = ds.map(lambda image, i: (to_unit_image(image, shape), i), num_parallel_calls=tf.data.AUTOTUNE,
+                deterministic=True)
+    if shuffle:
+        ds = ds.shuffle(shuffle_buffer(records.count, shape), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    tables = [None if a is None else tf.constant(a) for a in arrays]
+    if tables:
+        ds = ds.map(lambda x, i: (x, *[x if t is None else tf.gather(t, i) for t in tables]))
+    else:
+        ds = ds.map(lambda x, i: x)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
@@ -118,23 +173,32 @@ def images(data, split: str, limit: int | None = None, batch_size: int = 256) ->
 
     For evaluation and attack sets (a few thousand images at most): it materialises them in memory.
     """
-    paths = _split_files(data, split)
-    if paths is None:
+    files = getattr(data, "files", None)
+    if files is None:
         x = getattr(data, f"x_{split}")
         return x if limit is None else x[:limit]
-    n = len(paths) if limit is None else min(limit, len(paths))
+    n = len(files[split]) if limit is None else min(limit, len(files[split]))
     shape = image_shape(data)
     if n == 0:
         return np.zeros((0, *shape), np.float32)
-    batches = tf.data.Dataset.from_tensor_slices(np.asarray(paths[:n], dtype=str)).map(
-        _decoder(shape, []), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).batch(batch_size)
+    if isinstance(files[split], Records):
+        batches = files[split].make().take(n).map(lambda image: to_unit_image(image, shape),
+                                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    else:
+        batches = tf.data.Dataset.from_tensor_slices(np.asarray(files[split][:n], dtype=str)).map(
+            _decoder(shape, []), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = batches.batch(batch_size)
     return np.concatenate([b.numpy() for b in batches.prefetch(tf.data.AUTOTUNE)])
 
 
 def content_key(data, split: str) -> bytes:
     """Bytes that identify the images of ``split`` (their pixels for arrays, their paths for files)."""
-    paths = _split_files(data, split)
+    files = getattr(data, "files", None)
     digest = hashlib.sha256()
+    if files is not None and isinstance(files[split], Records):
+        digest.update(repr((files[split].key, image_shape(data))).encode())
+        return digest.digest()
+    paths = _split_files(data, split)
     if paths is None:
         array = np.ascontiguousarray(getattr(data, f"x_{split}"))
         digest.update(str((array.shape, array.dtype.str)).encode())
