@@ -13,7 +13,8 @@ finished attack cells are reused.
 from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 
-TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "seed", "retrain")
+TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds", "seed",
+                "retrain")
 
 
 def parse(argv=None):
@@ -26,7 +27,7 @@ def parse(argv=None):
     parser.add_argument("--target-model", default=None, metavar="PATH.h5",
                         help="protect this Keras classifier (inputs in [0,1]): train a luring component "
                              "for it without labels and save <name>_luring_T.h5 beside it, then stop "
-                             "(takes only --dataset, --profile, --set, --data-source, --data-dir, --seed, --retrain)")
+                             "(takes only --dataset, --profile, --set, --data-source, --data-dir, --tfds, --seed, --retrain)")
     args = parser.parse_args(argv)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
@@ -54,7 +55,7 @@ def main(argv=None):
         from luring_tf.training.protect import load_target, protect_model
 
         classifier = load_target(args.target_model, args.dataset, args.retrain)  # its folder writable too
-        data = run_folder.load_data(config, args.data_dir)
+        data = run_folder.load_data(config, args.data_dir, image_shape=tuple(classifier.input_shape[1:]))
         record = protect_model(args.target_model, data, config, classifier)
         print(f"protected model written to {record['protected_model']}: test agreement with your model "
               f"{record['test_agreement']['value']:.3f} ({record['test_agreement']['denominator']} test images)")
@@ -80,8 +81,7 @@ def main(argv=None):
                                                                "models_dir": str(models_dir)}, args.force)
     data = run_folder.load_data(config, args.data_dir)
     claim()
-    print(f"[luring-tf] data: {data.source}; train {len(data.x_train)}, val {len(data.x_val)}, "
-          f"test {len(data.x_test)}", flush=True)
+    print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)
     models = paper_models.obtain_models(data, config, models_dir, approaches, args.retrain)
     record = {"dataset": args.dataset, "profile": args.profile, "config": config,
               "models_dir": str(models_dir), "data_source": data.source,
