@@ -4,17 +4,19 @@
     python run_characterization.py --dataset mnist                 # quick CPU profile, real digits
     python run_characterization.py --dataset svhn --profile paper --data-dir DIR
     python run_characterization.py --dataset mnist --target-model my_model.h5   # protect your model
+    python run_characterization.py --target-model mine.h5 --data-dir my_images --input-range 0,255
 
 Trains (or loads) M and T = M∘P of Stack, Auto, C-E and Luring, attacks every T, and writes
 results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running resumes: models and
 finished attack cells are reused.
 """
 
+from luring_tf.cli import target_model
 from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 
 TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds", "seed",
-                "retrain")
+                "retrain", "input_range", "component", "luring_coefficient")
 
 
 def parse(argv=None):
@@ -24,11 +26,15 @@ def parse(argv=None):
     parser.add_argument("--attacks", nargs="+", default=None,
                         help="subset of fgsm pgd mim miml2 (default: all four)")
     parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>)")
-    parser.add_argument("--target-model", default=None, metavar="PATH.h5",
-                        help="protect this Keras classifier (inputs in [0,1]): train a luring component "
-                             "for it without labels and save <name>_luring_T.h5 beside it, then stop "
-                             "(takes only --dataset, --profile, --set, --data-source, --data-dir, --tfds, --seed, --retrain)")
+    parser.add_argument("--target-model", default=None, metavar="PATH",
+                        help="protect this Keras classifier (.h5/.keras, any image shape and class count): train a "
+                             "luring component for it without labels and save <name>_luring_T.h5 beside it, then "
+                             "stop (takes only --dataset, --profile, --set, --data-source, --data-dir, --tfds, "
+                             "--seed, --retrain, --input-range, --component, --luring-coefficient; without "
+                             "--dataset the profile follows the images: mnist for grey, svhn for colour)")
+    target_model.add_protect_arguments(parser)
     args = parser.parse_args(argv)
+    target_model.refuse_without_target(parser, args)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
     return args
@@ -43,23 +49,21 @@ def main(argv=None):
     from luring_tf.cli import run_folder
     from luring_tf.errors import UserError
 
-    config = run_folder.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
+    if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
+        config = run_folder.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
         raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
+    if args.target_model:
+        from luring_tf.input_range import parse_input_range
+
+        parse_input_range(args.input_range)  # a bad range fails before TensorFlow loads
     quiet_tensorflow()
     from luring_tf.training import paper_models
     from luring_tf.evaluation.characterization import ATTACKS, characterize, model_table
     from luring_tf.report.characterization import characterization_markdown, write_characterization
 
     if args.target_model:
-        from luring_tf.training.protect import load_target, protect_model
-
-        classifier = load_target(args.target_model, args.dataset, args.retrain)  # its folder writable too
-        data = run_folder.load_data(config, args.data_dir, image_shape=tuple(classifier.input_shape[1:]))
-        record = protect_model(args.target_model, data, config, classifier)
-        print(f"protected model written to {record['protected_model']}: test agreement with your model "
-              f"{record['test_agreement']['value']:.3f} ({record['test_agreement']['denominator']} test images)")
-        return 0
+        return target_model.protect_command(args, target_model.dataset_given(argv))
     approaches = paper_models.check_approaches(args.dataset, args.approaches)
     section = config["characterization"]
     if args.attacks:

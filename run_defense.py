@@ -5,6 +5,7 @@
     python run_defense.py --attack eco --eps 0.3
     python run_defense.py --attack mim-w                    # worst case over MIM, DIM, MIM-TI, DIM-TI grids
     python run_defense.py --dataset svhn --profile paper --data-dir DIR --attack spsa
+    python run_defense.py --target-model mine.h5 --data-dir my_images --attack mim-w   # your protected model
 
 Attacks T = M∘P of each approach on N test images correct for M and every T, transfers the
 adversarial sets to M, and writes results/<dataset>/defense/: adversarial/<approach>/*.npz (lossless
@@ -13,9 +14,12 @@ finished cell is never recomputed unless --force. The models must exist: train t
 run_characterization.py.
 """
 
+from luring_tf.cli import target_model
 from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
+TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds",
+                "n_examples", "eps", "seed", "force", "quiet")
 
 
 def parse(argv=None):
@@ -25,7 +29,14 @@ def parse(argv=None):
     parser.add_argument("--attack", default="spsa",
                         help=f"one of {', '.join(ATTACK_CHOICES)} (default: %(default)s)")
     parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/defense)")
-    return parser.parse_args(argv)
+    parser.add_argument("--target-model", default=None, metavar="PATH",
+                        help="evaluate your classifier and its T (<name>_luring_T.h5, from run_characterization.py "
+                             "--target-model) instead of the paper's models; ε are fractions of its input range; "
+                             "results in results/<name>/defense (default)")
+    args = parser.parse_args(argv)
+    if args.target_model:
+        parser.only_with(args, "--target-model", TARGET_FLAGS)
+    return args
 
 
 @releasing_locks
@@ -38,8 +49,13 @@ def main(argv=None):
 
     if args.attack not in ATTACK_CHOICES:
         raise UserError(f"unknown attack {args.attack!r} for the defense: choose from {', '.join(ATTACK_CHOICES)}")
-    config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
+    if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
+        config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
+    if args.target_model and not Path(args.target_model).is_file():
+        raise UserError(f"--target-model {args.target_model} not found: give the path of your Keras model file")
     quiet_tensorflow()
+    if args.target_model:
+        return target_model.defense_command(args, target_model.dataset_given(argv))
     from luring_tf.training import paper_models
     from luring_tf.evaluation.defense import expand_configs, run_defense
     from luring_tf.report.defense import defense_markdown, write_defense

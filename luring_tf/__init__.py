@@ -1,3 +1,24 @@
-"""luring-tf: protect a trained Keras classifier M with a luring component P (T = M∘P)."""
+"""luring-tf: protect a trained Keras classifier M with a luring component P (T = M∘P).
+
+Public API (imported lazily, so ``import luring_tf`` loads neither TensorFlow nor Keras):
+
+* ``protect(model, data, input_range=..., component=..., ...) -> Protected`` -- train P label-free;
+* ``evaluate(protected, data, attack="mim-w", eps=[...]) -> dict`` -- the Section 4 evaluation;
+* ``export(protected, path, images=..., tflite=True) -> dict`` -- SavedModel + TFLite T;
+* ``detect(protected, x) -> DetectionResult`` -- M's answer and the M(x) != T(x) flag;
+* ``load_protected(path) -> Protected`` -- a model protected by ``run_characterization.py --target-model``.
+
+See :mod:`luring_tf.api`.
+"""
 
 __version__ = "0.1.0"
+
+__all__ = ["protect", "evaluate", "export", "detect", "load_protected", "Protected"]
+
+
+def __getattr__(name):
+    if name in __all__:
+        from luring_tf import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'luring_tf' has no attribute {name!r}")

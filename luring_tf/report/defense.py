@@ -81,6 +81,7 @@ def defense_markdown(record: dict) -> str:
              f"transferred to M. Each entry is *ours / paper* (paper: {table_name}"
              + ("" if paper_attack else f", which has no {attack} row") + "; – = not in the paper or "
              "illegible in its text).", ""]
+    lines += [*record.get("notes", []), ""] if record.get("notes") else []
     header = ["ε", "approach", *[f"{label} ours / paper" for _, label in METRICS], "n"]
     if has_argmin:
         header += ["runs", "worst run for AC_M (lowest AC_M)", "worst run for DAC (lowest DAC)"]

@@ -1,79 +1,245 @@
 """Protect your own classifier: train a luring component P for it, label-free, and save T = M∘P.
 
-Any Keras classifier taking [0,1] images of the dataset's shape (softmax or logits output) can
-be M; the paper's promise is that the method "fits any pre-trained model". Files written beside
-the target ``name.h5``: ``name_luring_P.h5``, ``name_luring_T.h5`` and ``name_luring.json``.
+Any Keras classifier M (``.h5`` or ``.keras``) with an image input [N,H,W,C] of any size and K
+classes, softmax (fused or separate) or logits output. Its input range is ``input_range``
+(:mod:`luring_tf.input_range`, default [0,1]); P is chosen by :mod:`architectures.by_shape`'s rule
+or built by a user's ``--component module:function``. Files written beside ``name.h5``:
+
+* ``name_luring_P.h5``: P as the user sees it -- M's inputs to M's inputs
+  (``[to_unit, P, from_unit]``; just P when the range is [0,1]);
+* ``name_luring_T.h5``: T = ``Sequential([P_saved, M])``, taking M's own inputs;
+* ``name_luring.json``: the record (input range, component rule, λ, data, agreement ...).
+
+Both models hold only built-in layers (``Rescaling`` for the range) and load with plain
+``keras.models.load_model``. Inside, P trains on [0,1] images against the [0,1] view of M
+(:func:`unit_view`). Labels are never needed: an unlabeled folder's "labels" are M's own
+predictions (and the record says so).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
-import architectures
-from luring_tf.storage import files
-from luring_tf.evaluation import metrics
-from luring_tf.training import trainers
-from luring_tf.evaluation.adversarial import predict_labels
 from luring_tf.errors import UserError
+from luring_tf.evaluation import metrics
+from luring_tf.evaluation.adversarial import predict_labels
 from luring_tf.finite import check_finite, check_weights_finite
+from luring_tf.input_range import InputRange, parse_input_range
+from luring_tf.storage import files
 from luring_tf.storage.models_io import compose, load_model, save_model
+
+MODEL_SUFFIXES = (".h5", ".keras")
+LABELS_FROM_M = "none in the data: 'correct' means M's own label"
+
+
+@dataclasses.dataclass
+class Protected:
+    """A protected classifier: M, P (M's inputs -> M's inputs), T = M∘P, the input range and the record."""
+
+    classifier: keras.Model
+    component: keras.Model
+    protected: keras.Model
+    input_range: InputRange
+    record: dict
+    paths: dict | None = None
+
+    @property
+    def image_shape(self) -> tuple:
+        return tuple(int(v) for v in self.classifier.input_shape[1:])
+
+    def unit_models(self) -> dict:
+        """``{"M": ..., "luring": ...}`` taking [0,1] images (what the attacks and metrics use)."""
+        return {"M": unit_view(self.classifier, self.input_range, "M"),
+                "luring": unit_view(self.protected, self.input_range, "T")}
 
 
 def protected_paths(target: Path) -> dict[str, Path]:
-    stem = target.with_suffix("")
+    stem = Path(target).with_suffix("")
     return {"P": Path(f"{stem}_luring_P.h5"), "T": Path(f"{stem}_luring_T.h5"),
             "record": Path(f"{stem}_luring.json")}
 
 
-def load_target(target_path, dataset: str, retrain: bool = False):
+def check_classifier(model: keras.Model, name: str) -> tuple[tuple, int]:
+    """M takes images [N,H,W,C] and outputs class scores [N,K]; returns ((H,W,C), K), else a ``UserError``."""
+    inputs, outputs = getattr(model, "inputs", None) or [], getattr(model, "outputs", None) or []
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise UserError(f"{name} has {len(inputs)} inputs and {len(outputs)} outputs: luring-tf protects an "
+                        "image classifier with one image input and one class-score output")
+    in_shape, out_shape = tuple(model.input_shape), tuple(model.output_shape)
+    if len(in_shape) != 4 or any(d is None for d in in_shape[1:]):
+        raise UserError(f"{name} takes inputs of shape {in_shape[1:]}, not images: luring-tf needs a classifier of "
+                        "images [H, W, C] with a fixed size (rank-4 input [batch, H, W, C])")
+    if len(out_shape) != 2 or out_shape[1] is None or out_shape[1] < 2:
+        raise UserError(f"{name} outputs shape {out_shape[1:]}: luring-tf needs class scores [K] (K >= 2)")
+    return tuple(int(d) for d in in_shape[1:]), int(out_shape[1])
+
+
+def load_target(target_path, dataset: str | None = None, retrain: bool = False) -> keras.Model:
     """Load and check the user's classifier (before any data is loaded).
 
-    Checks, each a one-line ``UserError``: its folder is writable (the outputs go beside it), its weights are
-    finite, it takes ``dataset``'s images, and no protected model exists there unless ``retrain``.
+    Checks, each a one-line ``UserError``: the file is ``.h5``/``.keras``, its folder is writable
+    (the outputs go beside it), its weights are finite, it is an image classifier
+    (:func:`check_classifier`), and no protected model exists there unless ``retrain``.
+    ``dataset`` is accepted for compatibility; the data's shape is checked by :func:`unit_data`.
     """
     target = Path(target_path)
+    if target.suffix.lower() not in MODEL_SUFFIXES:
+        raise UserError(f"--target-model {target}: give a Keras model file ending in .h5 or .keras")
     files.check_writable(target.parent, "--target-model")
     classifier = load_model(target)
     check_weights_finite(classifier, f"--target-model {target}")
-    expected = tuple(architectures.INPUT_SHAPES[dataset])
-    got = tuple(classifier.input_shape[1:])
-    if got != expected:
-        raise UserError(f"--target-model expects {dataset} images of shape {expected}, the model takes {got}: "
-                        "pass the --dataset your model was trained on")
+    check_classifier(classifier, f"--target-model {target}")
     existing = protected_paths(target)["T"]
     if existing.exists() and not retrain:
         raise UserError(f"{existing} already exists: pass --retrain to train a new component")
     return classifier
 
 
-def protect_model(target_path, data, config: dict, classifier) -> dict:
-    """Train the luring component for ``classifier`` (loaded from ``target_path``); returns the record."""
-    target = Path(target_path)
-    paths = protected_paths(target)
-    dataset = config["dataset"]
+def unit_view(model: keras.Model, input_range: InputRange, name: str) -> keras.Model:
+    """``model`` (taking M's range) as a model of [0,1] images: ``[from_unit, model]`` (``model`` itself for [0,1])."""
+    if input_range.is_identity():
+        return model
+    return keras.Sequential([keras.Input(model.input_shape[1:]), input_range.from_unit(), model], name=f"{name}_unit")
+
+
+def saved_component(component: keras.Model, input_range: InputRange) -> keras.Model:
+    """P as saved: M's inputs -> [0,1] -> P -> M's range (``component`` itself for [0,1])."""
+    if input_range.is_identity():
+        return component
+    return keras.Sequential([keras.Input(component.input_shape[1:]), input_range.to_unit(), component,
+                             input_range.from_unit()], name="P")
+
+
+def _array(data, split: str):
+    x = getattr(data, f"x_{split}", None)
+    if x is None and hasattr(data, "images"):
+        x = data.images(split)
+    return None if x is None else np.asarray(x, np.float32)
+
+
+def _image_shape(data) -> tuple:
+    shape = getattr(data, "image_shape", None)
+    if shape is None:
+        shape = next(np.shape(x)[1:] for x in (getattr(data, f"x_{s}", None) for s in ("train", "test")) if x is not None)
+    return tuple(int(d) for d in shape)
+
+
+def check_data_shape(data, image_shape: tuple, what: str) -> None:
+    """The data's images have M's input shape, else a one-line ``UserError``."""
+    shape = _image_shape(data)
+    if shape != tuple(image_shape):
+        raise UserError(f"{what} takes images of shape {tuple(image_shape)}, the data's images have shape {shape}: "
+                        "pass a --data-dir of your images (they are resized to your model's shape) or the "
+                        "--dataset your model was trained on")
+
+
+def unit_data(data, classifier01: keras.Model, what: str, splits=("test",)):
+    """The ``splits`` of ``data`` as [0,1] arrays with labels; unlabeled data get M's own predictions as labels.
+
+    Returns ``(dataset, labelled)`` (a :class:`~luring_tf.data.dataset.Dataset` whose other splits are None).
+    Only evaluation sets go through here: training streams the data (:mod:`luring_tf.data.streams`).
+    """
+    from luring_tf.data.dataset import Dataset
+
+    labelled = getattr(data, "labelled", True) and getattr(data, "y_test", None) is not None
+    arrays, labels = {}, {}
+    for split in ("train", "val", "test"):
+        x = _array(data, split) if split in splits else None
+        y = getattr(data, f"y_{split}", None) if labelled and x is not None else None
+        if y is None and x is not None:
+            y = predict_labels(classifier01, x, name=what)
+        arrays[split], labels[split] = x, None if y is None else np.asarray(y, np.int64)
+    source = getattr(data, "source", "arrays")
+    dataset = Dataset(name=getattr(data, "name", "user"), x_train=arrays["train"], y_train=labels["train"],
+                      x_val=arrays["val"], y_val=labels["val"], x_test=arrays["test"], y_test=labels["test"],
+                      source=source if labelled else f"{source}; labels: {LABELS_FROM_M}")
+    return dataset, labelled
+
+
+def build_component(image_shape: tuple, component: str | None = None, dropout: float = 0.0):
+    """P for M's image shape: the user's ``module:function`` or the rule; returns ``(P, how)``."""
+    import architectures.by_shape as by_shape
+
+    if component:
+        return by_shape.build_user_component(component, image_shape), f"--component {component}"
+    return by_shape.build_component_for_shape(image_shape, dropout=dropout), by_shape.component_rule(image_shape)
+
+
+def protect_model(target_path, data, config: dict, classifier, *, input_range="0,1", component: str | None = None,
+                  save: bool = True, data_dir=None) -> Protected:
+    """Train the luring component for ``classifier`` (loaded from ``target_path``); returns the :class:`Protected`.
+
+    ``data``: a :class:`~luring_tf.data.dataset.Dataset` (arrays or an image folder) of [0,1] images of
+    M's shape; ``config``: a resolved profile (``train.luring`` = the training sizes and λ, ``seed``);
+    ``save``: write P, T and the record beside ``target_path`` (atomically; nothing when training fails);
+    ``data_dir``: recorded (with ``config['data']`` and the seed) so that evaluation and export find the same
+    test hold-out again.
+    """
+    from luring_tf.training import trainers
+
+    target = Path(target_path) if target_path is not None else None
+    name = f"--target-model {target}" if target else "your model"
+    rng = parse_input_range(input_range)
+    image_shape, classes = check_classifier(classifier, name)
+    rng.check_channels(image_shape[-1], name)
+    check_data_shape(data, image_shape, name)
+    classifier01 = unit_view(classifier, rng, "M")
     cfg = config["train"]["luring"]
-    component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
-    augment = trainers.augmentation(cfg.get("augment"), data.x_train.shape[1])
+    component01, how = build_component(image_shape, component, cfg.get("dropout", 0.0))
+    augment = trainers.augmentation(cfg.get("augment"), image_shape[0])
     start = time.time()
-    summary = trainers.train_component(component, classifier, data, cfg, "luring", augment, config["seed"],
+    summary = trainers.train_component(component01, classifier01, data, cfg, "luring", augment, config["seed"],
                                        deterministic=config.get("deterministic", True))
     # Nothing non-finite is saved: P's weights and both models' test outputs are checked first.
-    check_finite([np.asarray(w) for w in component.get_weights()],
-                 f"the weights of the luring component P trained for {target}",
+    check_finite([np.asarray(w) for w in component01.get_weights()],
+                 f"the weights of the luring component P trained for {target or 'your model'}",
                  "its training diverged; rerun with a lower learning rate (--set train.luring.lr=...)")
-    protected = compose(component, classifier)
-    m_pred = predict_labels(classifier, data.x_test, name=f"--target-model {target}")
-    t_pred = predict_labels(protected, data.x_test, name=f"{paths['T'].name} (your model protected by P)")
-    save_model(component, paths["P"], overwrite=True)
-    save_model(protected, paths["T"], overwrite=True)
-    record = {"target_model": str(target), "dataset": dataset, "profile": config["profile"],
-              "component": str(paths["P"]), "protected_model": str(paths["T"]),
+    component_saved = saved_component(component01, rng)
+    protected = compose(component_saved, classifier)
+    data01, labelled = unit_data(data, classifier01, name)
+    m_pred = predict_labels(classifier01, data01.x_test, name=name)
+    t_pred = predict_labels(unit_view(protected, rng, "T"), data01.x_test, name="T (your model protected by P)")
+    record = {"target_model": str(target) if target else None, "dataset": config["dataset"],
+              "profile": config["profile"], "image_shape": list(image_shape), "classes": classes,
+              "input_range": rng.as_dict(), "component_rule": how,
+              "luring_coefficient": float(cfg.get("luring_coefficient", 1.0)),
+              "data_source": getattr(data, "source", None), "data_dir": None if data_dir is None else str(data_dir),
+              "data": config.get("data"), "seed": config["seed"], "labels": "given" if labelled else LABELS_FROM_M,
               "training": dict(summary, seconds=round(time.time() - start, 1)),
-              "test_accuracy_M": metrics.accuracy(m_pred, data.y_test).as_dict(),
-              "test_accuracy_T": metrics.accuracy(t_pred, data.y_test).as_dict(),
               "test_agreement": metrics.agreement(t_pred, m_pred).as_dict()}
-    files.write_json(paths["record"], record)
-    return record
+    if labelled:
+        record["test_accuracy_M"] = metrics.accuracy(m_pred, data01.y_test).as_dict()
+        record["test_accuracy_T"] = metrics.accuracy(t_pred, data01.y_test).as_dict()
+    paths = None
+    if save and target is not None:
+        paths = protected_paths(target)
+        record.update(component=str(paths["P"]), protected_model=str(paths["T"]))
+        save_model(component_saved, paths["P"], overwrite=True)
+        save_model(protected, paths["T"], overwrite=True)
+        files.write_json(paths["record"], record)
+    return Protected(classifier, component_saved, protected, rng, record, paths)
+
+
+def load_protected(target_path) -> Protected:
+    """M (``target_path``), its T (``<name>_luring_T.h5``) and record, as saved by :func:`protect_model`."""
+    from luring_tf.storage.models_io import check_built_on
+
+    target = Path(target_path)
+    paths = protected_paths(target)
+    fix = f"protect it first: python run_characterization.py --target-model {target} --data-dir DIR"
+    for key in ("T", "record"):
+        if not paths[key].is_file():
+            raise UserError(f"{paths[key]} not found: {fix}")
+    classifier, protected = load_model(target), load_model(paths["T"])
+    check_classifier(classifier, f"--target-model {target}")
+    check_weights_finite(classifier, f"--target-model {target}")
+    check_weights_finite(protected, f"model file {paths['T']}")
+    check_built_on(protected, classifier, paths["T"], target, f"protect it again with --retrain ({fix})")
+    record = files.read_json(paths["record"])
+    rng = parse_input_range(record.get("input_range", {}).get("text", "0,1"))
+    return Protected(classifier, protected.layers[0], protected, rng, record, paths)

@@ -1,0 +1,114 @@
+"""``--target-model``: the scripts' path for a user's own classifier (protect it, evaluate the protection).
+
+``run_characterization.py --target-model M.h5 [--input-range ...] [--component module:function]
+[--luring-coefficient λ]`` trains P (:func:`luring_tf.api.protect`); ``run_defense.py --target-model
+M.h5 --attack ...`` evaluates M and its T (:func:`luring_tf.api.evaluate`). The configuration profile
+is ``--dataset``'s when given, else picked from the image's channels (:func:`luring_tf.api.profile_dataset`:
+mnist for grey, svhn for colour).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+PROTECT_FLAGS = ("input_range", "component", "luring_coefficient")
+
+
+def add_protect_arguments(parser) -> None:
+    """Flags of ``run_characterization.py`` that apply only with ``--target-model``."""
+    from luring_tf.input_range import SYNTAX
+
+    parser.add_argument("--input-range", default="0,1", metavar="RANGE",
+                        help=f"with --target-model: the inputs your model expects, {SYNTAX} (default: %(default)s); "
+                             "folded into the saved T, which takes the same inputs as your model")
+    parser.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
+                        help="with --target-model: build P with FUNCTION(input_shape) -> keras.Model from MODULE "
+                             "(importable from the current folder; P maps [0,1] images to [0,1] images); default: "
+                             "the paper's component chosen by image size (architectures/by_shape.py)")
+    parser.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
+                        help="with --target-model: λ of the luring loss (default: 1.0, the paper's value for "
+                             "every data set but CIFAR10)")
+
+
+def dataset_given(argv) -> bool:
+    """Whether ``--dataset`` is on the command line (else the profile follows the model's images)."""
+    argv = sys.argv[1:] if argv is None else argv
+    return any(a == "--dataset" or a.startswith("--dataset=") for a in argv)
+
+
+def refuse_without_target(parser, args) -> None:
+    """``--input-range`` / ``--component`` / ``--luring-coefficient`` mean nothing without ``--target-model``."""
+    given = [flag for flag in parser.given(args) if flag.lstrip("-").replace("-", "_") in PROTECT_FLAGS]
+    if given and not args.target_model:
+        parser.error(f"{', '.join(given)} only apply with --target-model: add --target-model PATH or drop them")
+
+
+def _config(args, shape, section: str) -> dict:
+    """The run's configuration; ``args.dataset`` left at its default follows the model's images."""
+    from luring_tf import api
+    from luring_tf.cli import run_folder
+
+    if args.dataset is None:
+        args.dataset = api.profile_dataset(shape)
+    return run_folder.resolve_config(args, section)
+
+
+def protect_command(args, dataset_explicit: bool) -> int:
+    """``run_characterization.py --target-model``: load M, its data, train P, save P/T/record beside M."""
+    from luring_tf import api
+    from luring_tf.cli import run_folder
+    from luring_tf.config import schema
+    from luring_tf.input_range import parse_input_range
+    from luring_tf.training.protect import check_classifier, load_target
+
+    rng = parse_input_range(args.input_range)
+    classifier = load_target(args.target_model, retrain=args.retrain)  # its folder writable too
+    shape, _ = check_classifier(classifier, f"--target-model {args.target_model}")
+    if not dataset_explicit:
+        args.dataset = None
+    config = _config(args, shape, "characterization")
+    rng.check_channels(shape[-1], f"--target-model {args.target_model}")
+    coefficient = 1.0 if args.luring_coefficient is None else args.luring_coefficient
+    schema.check_value("train.luring.luring_coefficient", coefficient, "--luring-coefficient")
+    config["train"]["luring"]["luring_coefficient"] = float(coefficient)
+    data = run_folder.load_data(config, args.data_dir, image_shape=shape)
+    print(f"[luring-tf] data: {data.source}; {data.sizes()}; configuration: {config['dataset']} "
+          f"{config['profile']} profile", flush=True)
+    protected = api.protect(classifier, data, input_range=rng, component=args.component, config=config,
+                            data_dir=args.data_dir, path=args.target_model)
+    record = protected.record
+    agreement = record["test_agreement"]
+    print(f"P: {record['component_rule']}; λ = {record['luring_coefficient']:g}; input range [{rng.text}]")
+    print(f"protected model written to {record['protected_model']}: test agreement with your model "
+          f"{agreement['value']:.3f} ({agreement['denominator']} test images; labels: {record['labels']})")
+    return 0
+
+
+def defense_command(args, dataset_explicit: bool) -> int:
+    """``run_defense.py --target-model``: M and its T under one attack, on the data's test hold-out."""
+    from luring_tf import api
+    from luring_tf.cli import run_folder
+    from luring_tf.evaluation.defense import expand_configs
+    from luring_tf.report.defense import defense_markdown
+
+    protected = api.load_protected(args.target_model)
+    record, shape = protected.record, protected.image_shape
+    if not dataset_explicit:
+        args.dataset = record.get("dataset")  # the profile the model was protected with
+    config = _config(args, shape, "defense")
+    expand_configs(args.attack, config["defense"])  # bad grids fail before any work
+    stem = Path(args.target_model).with_suffix("").name
+    out_dir = run_folder.prepare_output(Path(args.out or f"results/{stem}/defense"))
+    fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
+    fingerprint.update(attack=args.attack, target_model=str(args.target_model))
+    claim = run_folder.claim_output(out_dir, f"defense_{args.attack}", fingerprint, args.force)
+    data_dir = args.data_dir or record.get("data_dir")
+    data = run_folder.load_data(config, data_dir, image_shape=shape)
+    claim()
+    print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)
+    result = api.evaluate(protected, data, attack=args.attack, out_dir=out_dir, config=config, force=args.force,
+                          verbose=not args.quiet)
+    print(defense_markdown(result))
+    print("written: " + ", ".join(result["written"]))
+    return 0

@@ -1,0 +1,44 @@
+"""``python -m luring_tf.export``: export a model protected by ``run_characterization.py --target-model``."""
+
+from luring_tf.cli.parser import Parser, quiet_tensorflow, run
+
+
+def parse(argv=None):
+    parser = Parser(prog="python -m luring_tf.export",
+                    description="Write a SavedModel (signatures predict, detect) and optionally a TFLite T "
+                                "for a classifier protected with run_characterization.py --target-model.")
+    parser.add_argument("--target-model", required=True, metavar="PATH",
+                        help="your classifier (.h5 / .keras); its <name>_luring_T.h5 and <name>_luring.json "
+                             "must exist beside it")
+    parser.add_argument("--out", required=True, help="export folder (created; never replaced without --force)")
+    parser.add_argument("--tflite", action="store_true", help="also write T.tflite and measure its agreement")
+    parser.add_argument("--quantize", action="store_true", help="dynamic-range quantization of T.tflite")
+    parser.add_argument("--data-dir", default=None,
+                        help="images for the agreement measurements (default: the folder recorded when the "
+                             "model was protected); their seeded test hold-out is used")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    args = parser.parse_args(argv)
+    if args.quantize and not args.tflite:
+        parser.error("--quantize applies to the TFLite model: add --tflite")
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
+    from luring_tf.export.writer import check_destination
+
+    check_destination(args.out, args.force)  # before TensorFlow loads
+    quiet_tensorflow()
+    from luring_tf import api
+    from luring_tf.export.writer import reload_data
+
+    protected = api.load_protected(args.target_model)
+    data = reload_data(protected, args.data_dir)
+    record = api.export(protected, args.out, images=data, tflite=args.tflite, quantize=args.quantize,
+                        force=args.force)
+    print(record["summary"])
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
