@@ -111,11 +111,13 @@ def load_builder(spec: str):
     return builder
 
 
-def build_user_component(spec: str, input_shape) -> keras.Model:
-    """Call the ``--component`` builder and check it maps ``input_shape`` to ``input_shape``."""
+def build_user_component(spec, input_shape) -> keras.Model:
+    """Call the ``--component`` builder (``module:function``, or the function itself from Python) and check
+    that its P maps ``input_shape`` to ``input_shape``."""
     from luring_tf.errors import UserError
 
-    builder = load_builder(spec)
+    builder = spec if callable(spec) else load_builder(spec)
+    spec = getattr(spec, "__name__", spec)
     shape = tuple(int(v) for v in input_shape)
     try:
         component = builder(shape)

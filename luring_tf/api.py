@@ -25,7 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from luring_tf.errors import UserError
-from luring_tf.training.protect import Protected, load_protected  # noqa: F401  (public names)
+
+
+def __getattr__(name):  # Protected: imported on first use (it needs Keras; `import luring_tf.api` does not)
+    if name == "Protected":
+        from luring_tf.training.protect import Protected
+
+        return Protected
+    raise AttributeError(f"module 'luring_tf.api' has no attribute {name!r}")
+
+
+def load_protected(target_path) -> "Protected":
+    """M (``target_path``), its T (``<name>_luring_T.h5``) and the record, as ``protect`` saved them."""
+    from luring_tf.training.protect import load_protected as load
+
+    return load(target_path)
 
 
 def profile_dataset(image_shape) -> str:

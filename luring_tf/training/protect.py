@@ -161,12 +161,13 @@ def unit_data(data, classifier01: keras.Model, what: str, splits=("test",)):
     return dataset, labelled
 
 
-def build_component(image_shape: tuple, component: str | None = None, dropout: float = 0.0):
-    """P for M's image shape: the user's ``module:function`` or the rule; returns ``(P, how)``."""
+def build_component(image_shape: tuple, component=None, dropout: float = 0.0):
+    """P for M's image shape: the user's ``module:function`` (or function) or the rule; returns ``(P, how)``."""
     import architectures.by_shape as by_shape
 
     if component:
-        return by_shape.build_user_component(component, image_shape), f"--component {component}"
+        name = component if isinstance(component, str) else getattr(component, "__name__", "a builder")
+        return by_shape.build_user_component(component, image_shape), f"--component {name}"
     return by_shape.build_component_for_shape(image_shape, dropout=dropout), by_shape.component_rule(image_shape)
 
 
