@@ -126,7 +126,7 @@ def test_protect_model_never_saves_a_component_with_non_finite_weights(tmp_path,
         component.set_weights([np.full_like(w, np.nan) for w in component.get_weights()])
         return {}
 
-    monkeypatch.setattr(training, "train_component", diverged)
+    monkeypatch.setattr(trainers, "train_component", diverged)
     data = SimpleNamespace(x_train=X, y_train=Y, x_test=X, y_test=Y)
     config = {"dataset": "mnist", "profile": "quick", "seed": 0, "train": {"luring": {}}}
     one_line_error(lambda: protect.protect_model(path, data, config, target),
