@@ -54,6 +54,22 @@ def _config(args, shape, section: str) -> dict:
     return run_folder.resolve_config(args, section)
 
 
+def check_paper_shape(args, config: dict, shape: tuple) -> None:
+    """A model protected on a paper data set (no image folder, no --tfds) must take that set's images."""
+    from luring_tf.data.dataset import IMAGE_SHAPES
+    from luring_tf.data.load import is_image_folder
+    from luring_tf.errors import UserError
+
+    d = config["data"]
+    own_images = d.get("tfds_name") or d["source"] == "folder" or (
+        d["source"] == "auto" and args.data_dir and is_image_folder(config["dataset"], args.data_dir))
+    expected = tuple(IMAGE_SHAPES[config["dataset"]])
+    if not own_images and tuple(shape) != expected:
+        raise UserError(f"--target-model takes images of shape {tuple(shape)}, {config['dataset']} images have shape "
+                        f"{expected}: pass the --dataset your model was trained on, or --data-dir with your own "
+                        "JPEG/PNG images (resized to your model's shape)")
+
+
 def protect_command(args, dataset_explicit: bool) -> int:
     """``run_characterization.py --target-model``: load M, its data, train P, save P/T/record beside M."""
     from luring_tf import api
@@ -69,6 +85,7 @@ def protect_command(args, dataset_explicit: bool) -> int:
         args.dataset = None
     config = _config(args, shape, "characterization")
     rng.check_channels(shape[-1], f"--target-model {args.target_model}")
+    check_paper_shape(args, config, shape)
     coefficient = 1.0 if args.luring_coefficient is None else args.luring_coefficient
     schema.check_value("train.luring.luring_coefficient", coefficient, "--luring-coefficient")
     config["train"]["luring"]["luring_coefficient"] = float(coefficient)
