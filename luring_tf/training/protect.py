@@ -209,7 +209,7 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
               "profile": config["profile"], "image_shape": list(image_shape), "classes": classes,
               "input_range": rng.as_dict(), "component_rule": how,
               "luring_coefficient": float(cfg.get("luring_coefficient", 1.0)),
-              "data_source": getattr(data, "source", None), "data_dir": None if data_dir is None else str(data_dir),
+              "data_source": getattr(data, "source", None), "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
               "data": config.get("data"), "seed": config["seed"], "labels": "given" if labelled else LABELS_FROM_M,
               "training": dict(summary, seconds=round(time.time() - start, 1)),
               "test_agreement": metrics.agreement(t_pred, m_pred).as_dict()}
