@@ -23,7 +23,7 @@ class Dataset:
     source (an image folder), whose images are read from ``files`` as they stream.
     y_*: int64 [N] in 0..K-1 (integer labels; one-hot is the caller's choice); None when ``labelled`` is False.
     source: where the images came from, in words (goes into experiment records).
-    files: file-backed sources only: split -> tuple of image paths (train/val/test).
+    files: streamed sources only: split -> tuple of image paths (a folder) or a ``streams.Records`` (a tfds set).
     image_shape: (H, W, C) of one image (also for array-backed sources, from x_train).
     class_names: the class of each label (a folder's sub-folder names), None for the paper's data sets.
     skipped: unreadable image files left out (file-backed sources; recorded with the results).

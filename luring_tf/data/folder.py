@@ -88,7 +88,7 @@ def readable(files: list[Path], channels: int) -> np.ndarray:
     return ok
 
 
-def _check_shape(image_shape) -> tuple[int, int, int]:
+def check_shape(image_shape) -> tuple[int, int, int]:
     try:
         height, width, channels = (int(v) for v in image_shape)
     except (TypeError, ValueError):
@@ -98,7 +98,7 @@ def _check_shape(image_shape) -> tuple[int, int, int]:
     return height, width, channels
 
 
-def _check_test_size(test_size) -> None:
+def check_test_size(test_size) -> None:
     ok_int = isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool) and test_size > 0
     ok_float = isinstance(test_size, float) and 0 < test_size < 1
     if not (ok_int or ok_float):
@@ -116,8 +116,8 @@ def load_image_folder(path, image_shape=(28, 28, 1), *, test_size: int | float =
     Raises a one-line UserError for a missing folder, a mixed layout, no readable image, or a split that
     leaves a part empty.
     """
-    shape = _check_shape(image_shape)
-    _check_test_size(test_size)
+    shape = check_shape(image_shape)
+    check_test_size(test_size)
     folder = Path(path).expanduser()
     if not folder.is_dir():
         problem = "is a file, not a folder" if folder.exists() else "does not exist"

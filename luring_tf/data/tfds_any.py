@@ -27,6 +27,7 @@ import numpy as np
 
 from luring_tf.data import tfds_source
 from luring_tf.data.dataset import Dataset
+from luring_tf.data.folder import check_shape, check_test_size
 from luring_tf.data.streams import Records
 from luring_tf.errors import UserError
 
@@ -87,8 +88,7 @@ def load_tfds(name: str, image_shape=None, *, data_dir=None, test_size: int | fl
     ``image_shape``: (H, W, C) each image becomes (C 1 or 3; resized and grey <-> RGB converted as a
     folder's images); None = the set's own shape, which must then be fixed. ``seed`` is recorded only.
     """
-    from luring_tf.data.folder import _check_shape
-
+    check_test_size(test_size)
     try:
         tfds = tfds_source._import_tfds()
     except ImportError as e:
@@ -106,7 +106,7 @@ def load_tfds(name: str, image_shape=None, *, data_dir=None, test_size: int | fl
     if image_shape is None and (len(own) != 3 or any(d is None for d in own)):
         raise UserError(f"tensorflow-datasets {name} has images of varying size {own}: give the image shape "
                         "(--target-model's input shape)")
-    shape = _check_shape(image_shape if image_shape is not None else own)
+    shape = check_shape(image_shape if image_shape is not None else own)
     counts = {s: int(info.num_examples) for s, info in builder.info.splits.items()}
     if "train" not in counts:
         raise UserError(f"tensorflow-datasets {name} has no train split (it has {', '.join(sorted(counts))})")
