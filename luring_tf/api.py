@@ -131,7 +131,7 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     from luring_tf.config import schema
     from luring_tf.evaluation.defense import expand_configs, run_defense
     from luring_tf.report.defense import write_defense
-    from luring_tf.training.protect import LABELS_FROM_M, unit_data
+    from luring_tf.training.protect import LABELS_FROM_M, check_data_shape, unit_data
 
     record = protected.record
     if config is None:
@@ -145,8 +145,10 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     expand_configs(attack, config["defense"])  # a bad attack or grid fails before any work
     label = _label(protected)
     config = dict(config, dataset=label)
+    data = _dataset(data, config["data"]["split_seed"])
+    check_data_shape(data, protected.image_shape, label)
     models = protected.unit_models()
-    test, labelled = unit_data(_dataset(data, config["data"]["split_seed"]), models["M"], label)
+    test, labelled = unit_data(data, models["M"], label)
     rng = protected.input_range
     notes = [f"Input range [{rng.text}]: attacks run on [0,1] images with the range folded into the models; "
              + "; ".join(rng.describe_eps(e) for e in config["defense"]["eps"]) + "."]

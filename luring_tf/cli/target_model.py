@@ -113,6 +113,8 @@ def defense_command(args, dataset_explicit: bool) -> int:
     record, shape = protected.record, protected.image_shape
     if not dataset_explicit:
         args.dataset = record.get("dataset")  # the profile the model was protected with
+    if args.data_dir is None and not args.data_source and not getattr(args, "tfds", None):
+        args.data_dir = record.get("data_dir")  # the folder it was protected with (its same test hold-out)
     config = _config(args, shape, "defense")
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     stem = Path(args.target_model).with_suffix("").name
@@ -120,8 +122,7 @@ def defense_command(args, dataset_explicit: bool) -> int:
     fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
     fingerprint.update(attack=args.attack, target_model=str(args.target_model))
     claim = run_folder.claim_output(out_dir, f"defense_{args.attack}", fingerprint, args.force)
-    data_dir = args.data_dir or record.get("data_dir")
-    data = run_folder.load_data(config, data_dir, image_shape=shape)
+    data = run_folder.load_data(config, args.data_dir, image_shape=shape)
     claim()
     print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)
     result = api.evaluate(protected, data, attack=args.attack, out_dir=out_dir, config=config, force=args.force,
