@@ -21,10 +21,14 @@ view of the models, :mod:`luring_tf.input_range`).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from luring_tf.errors import UserError
+
+if TYPE_CHECKING:  # Keras is imported on first use only
+    from luring_tf.training.protect import Protected
 
 
 def __getattr__(name):  # Protected: imported on first use (it needs Keras; `import luring_tf.api` does not)
@@ -92,7 +96,8 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     ``model``: a ``keras.Model`` or the path of a ``.h5`` / ``.keras`` file (then P, T and the record
     are saved beside it: ``<name>_luring_{P,T}.h5``, ``<name>_luring.json``; ``retrain`` replaces them).
     ``data``: a Dataset of [0,1] images of the model's input shape (``load_dataset``,
-    ``load_image_folder``) or an array [N,H,W,C] in [0,1] (split 60/20/20-ish, seeded).
+    ``load_image_folder``) or an array [N,H,W,C] in [0,1] (:func:`as_dataset`: 20 % test, 17 % of the
+    rest validation, seeded).
     ``input_range``: what the model takes (``"0,255"``, ``"-1,1"``, ``"mean=...:std=..."``).
     ``component``: ``"module:function"`` building P, else the rule of :mod:`architectures.by_shape`.
     ``path``: for an already loaded ``model``, the file it came from (P, T and the record are saved beside it).

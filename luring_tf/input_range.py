@@ -48,7 +48,8 @@ class InputRange:
     def describe_eps(self, eps: float) -> str:
         """``ε`` of the [0,1] scale in words with its value in M's units (per channel when they differ)."""
         units = sorted({round(abs(s) * eps, 6) for s in self.scale})
-        return f"ε = {eps:g} of the input range [{self.text}] = {', '.join(f'{u:g}' for u in units)} in your model's units"
+        values = ", ".join(f"{u:g}" for u in units)
+        return f"ε = {eps:g} of the input range [{self.text}] = {values} in your model's units"
 
     def check_channels(self, channels: int, what: str) -> None:
         if len(self.scale) not in (1, channels):

@@ -61,10 +61,10 @@ def _test_images(images, protected) -> np.ndarray | None:
     return np.asarray(x, np.float32)
 
 
-def _signature(shape):
+def _signature(shape, batch=None):
     import tensorflow as tf
 
-    return [tf.TensorSpec([None, *shape], tf.float32, name="images")]
+    return [tf.TensorSpec([batch, *shape], tf.float32, name="images")]
 
 
 def write_saved_model(protected, folder: Path) -> None:
@@ -94,14 +94,19 @@ def write_saved_model(protected, folder: Path) -> None:
 
 
 def tflite_model(model, shape, workdir: Path, quantize: bool) -> bytes:
-    """TFLite flatbuffer of ``model`` (dynamic batch), dynamic-range quantized when ``quantize``."""
+    """TFLite flatbuffer of ``model``, dynamic-range quantized when ``quantize``.
+
+    Converted with a batch of 1 (every shape static: with a dynamic batch, UpSampling2D leaves the
+    following Conv2D with unknown sizes, which the TFLite built-ins refuse); the interpreter resizes the
+    input to any batch (:func:`tflite_labels`).
+    """
     import keras
     import tensorflow as tf
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint(name="serve", fn=lambda images: model(images, training=False),
-                         input_signature=_signature(shape))
+                         input_signature=_signature(shape, batch=1))
     source = workdir / "_T_saved_model"
     archive.write_out(str(source), verbose=False)
     converter = tf.lite.TFLiteConverter.from_saved_model(str(source))
@@ -178,9 +183,9 @@ def export_protected(protected, path, *, images=None, tflite: bool = True, quant
         if tflite:
             content = tflite_model(protected.protected, protected.image_shape, tmp, quantize)
             (tmp / TFLITE).write_bytes(content)
+            agreement = metrics.agreement(tflite_labels(content, x), t_pred)
             record["tflite"] = {"file": TFLITE, "quantized": "dynamic range" if quantize else False,
-                                "bytes": len(content),
-                                "agreement_with_keras_T": metrics.agreement(tflite_labels(content, x), t_pred).as_dict()}
+                                "bytes": len(content), "agreement_with_keras_T": agreement.as_dict()}
         record["seconds"] = round(time.time() - start, 1)
         files.write_json(tmp / RECORD, record)
         _replace(tmp, path)

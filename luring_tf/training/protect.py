@@ -125,7 +125,8 @@ def _array(data, split: str):
 def _image_shape(data) -> tuple:
     shape = getattr(data, "image_shape", None)
     if shape is None:
-        shape = next(np.shape(x)[1:] for x in (getattr(data, f"x_{s}", None) for s in ("train", "test")) if x is not None)
+        arrays = (getattr(data, f"x_{split}", None) for split in ("train", "test"))
+        shape = next(np.shape(x)[1:] for x in arrays if x is not None)
     return tuple(int(d) for d in shape)
 
 
@@ -209,7 +210,8 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
               "profile": config["profile"], "image_shape": list(image_shape), "classes": classes,
               "input_range": rng.as_dict(), "component_rule": how,
               "luring_coefficient": float(cfg.get("luring_coefficient", 1.0)),
-              "data_source": getattr(data, "source", None), "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
+              "data_source": getattr(data, "source", None),
+              "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
               "data": config.get("data"), "seed": config["seed"], "labels": "given" if labelled else LABELS_FROM_M,
               "training": dict(summary, seconds=round(time.time() - start, 1)),
               "test_agreement": metrics.agreement(t_pred, m_pred).as_dict()}
