@@ -10,14 +10,13 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_script
 from luring_tf.errors import UserError
 from luring_tf.input_range import parse_input_range
 
@@ -199,6 +198,13 @@ def test_non_paper_classifier_protected_evaluated_and_exported(tmp_path):
 
     protected = luring_tf.load_protected(target)
     from luring_tf.export.writer import reload_data
+
+    # the API is the script's path: the same evaluation from Python reuses the script's 4 cells (resumable)
+    again = luring_tf.evaluate(protected, reload_data(protected), attack="mim-w", eps=[0.03], n_examples=6,
+                               overrides=attack[1::2], out_dir=tmp_path / "results" / "mine" / "defense",
+                               verbose=False)
+    assert all(cell["reused"] for cell in again["cells"]) and len(again["cells"]) == 4
+    assert again["table"][0]["AC_M"] == row["AC_M"] and again["table"][0]["DAC"] == row["DAC"]
 
     out = tmp_path / "exported"
     export = luring_tf.export(protected, out, images=reload_data(protected), tflite=True)
