@@ -48,7 +48,9 @@ def tiny_protected(input_range: str) -> Protected:
     shape = (10, 12, 3)
     m = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(4, 3, activation="relu"),
                           keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(5, activation="softmax")])
-    p = keras.Sequential([keras.Input(shape), keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")])
+    # pooling + up-sampling, as the paper's components: with a dynamic batch their TFLite conversion failed
+    p = keras.Sequential([keras.Input(shape), keras.layers.MaxPooling2D(2), keras.layers.UpSampling2D(2),
+                          keras.layers.Conv2D(3, 3, padding="same", activation="sigmoid")])
     rng = parse_input_range(input_range)
     component = saved_component(p, rng)
     return Protected(m, component, compose(component, m), rng, {"component_rule": "test"})

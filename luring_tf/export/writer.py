@@ -97,8 +97,7 @@ def tflite_model(model, shape, workdir: Path, quantize: bool) -> bytes:
     """TFLite flatbuffer of ``model``, dynamic-range quantized when ``quantize``.
 
     Converted with a batch of 1 (every shape static: with a dynamic batch, UpSampling2D leaves the
-    following Conv2D with unknown sizes, which the TFLite built-ins refuse); the interpreter resizes the
-    input to any batch (:func:`tflite_labels`).
+    following Conv2D with unknown sizes, which the TFLite built-ins refuse); it takes one image a call.
     """
     import keras
     import tensorflow as tf
@@ -117,23 +116,25 @@ def tflite_model(model, shape, workdir: Path, quantize: bool) -> bytes:
     return content
 
 
-def tflite_labels(content: bytes, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """argmax of the TFLite model's outputs on ``x`` (in the model's input range), int64 [N]."""
+def tflite_labels(content: bytes, x: np.ndarray) -> np.ndarray:
+    """argmax of the TFLite model's outputs on ``x`` (in the model's input range), int64 [N], one image a call.
+
+    The model is converted at batch 1 (:func:`tflite_model`): its reshapes are static, so it is run
+    image by image rather than resized (XNNPACK refuses the resize).
+    """
     import tensorflow as tf
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice (LiteRT is not installed)
         interpreter = tf.lite.Interpreter(model_content=content)
     entry, out = interpreter.get_input_details()[0]["index"], interpreter.get_output_details()[0]["index"]
-    labels = []
-    for start in range(0, len(x), batch_size):
-        chunk = np.ascontiguousarray(x[start:start + batch_size], np.float32)
-        interpreter.resize_tensor_input(entry, chunk.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(entry, chunk)
+    interpreter.allocate_tensors()
+    labels = np.zeros(len(x), np.int64)
+    for i in range(len(x)):
+        interpreter.set_tensor(entry, np.ascontiguousarray(x[i:i + 1], np.float32))
         interpreter.invoke()
-        labels.append(np.argmax(interpreter.get_tensor(out), axis=1))
-    return np.concatenate(labels).astype(np.int64) if labels else np.zeros(0, np.int64)
+        labels[i] = int(np.argmax(interpreter.get_tensor(out)[0]))
+    return labels
 
 
 def _detect_agreement(folder: Path, x: np.ndarray, m_pred, t_pred) -> dict:
