@@ -64,7 +64,8 @@ def test_protect_an_in_memory_model_on_unlabeled_arrays():
                                           "train.luring.batch_size=8", "train.luring.restarts=0",
                                           "train.luring.dropout=0.0"])
     assert result.paths is None and result.record["labels"].startswith("none")  # nothing saved, M's labels
-    assert result.record["component_rule"] == "--component tiny_p" and result.record["test_agreement"]["denominator"] == 12
+    assert result.record["component_rule"] == "--component tiny_p"
+    assert result.record["test_agreement"]["denominator"] == 12
     assert result.protected.layers[-1] is protected.classifier  # T = [P_saved, M] holds the very M
     with pytest.raises(Exception, match="shape"):
         luring_tf.protect(protected.classifier, as_dataset(np.zeros((20, 8, 8, 3), np.float32)))
