@@ -119,6 +119,14 @@ def text(v):
     return None if isinstance(v, str) else "a string"
 
 
+def trapdoor_init(v):
+    return None if v in ("m", "scratch") else "m (fine-tune M's weights) or scratch (M's architecture, fresh weights)"
+
+
+def open_unit_interval(v):
+    return None if _is_number(v) and 0 < v < 1 else "a number in (0, 1)"
+
+
 # Patterns in order; the first that matches a key decides. A rule on a mapping also lets the
 # walk go on into it.
 RULES: list[tuple[str, Check]] = [
@@ -146,6 +154,14 @@ RULES: list[tuple[str, Check]] = [
     ("train.*.identity_warmup_steps", non_negative_int),
     ("train.*.luring_coefficient", non_negative_number),
     ("train.*.classifier_training", boolean),
+    ("train.trapdoor.init", trapdoor_init),
+    ("train.trapdoor.inject_ratio", unit_interval),
+    ("train.trapdoor.mask_ratio", unit_interval),
+    ("train.trapdoor.squares", positive_int),
+    ("train.trapdoor.square_size", positive_int),
+    ("train.trapdoor.clean_margin", unit_interval),
+    ("train.trapdoor.detector_fpr", open_unit_interval),
+    ("train.trapdoor.signature_images", optional_positive_int),
     ("train.*", mapping),
     ("*.n_examples", positive_int),
     ("*.batch_size", positive_int),
