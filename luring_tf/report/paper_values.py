@@ -62,3 +62,18 @@ DEFENSE = {
     },
 }
 DEFENSE_TABLE = {"mnist": "Table 14", "svhn": "Table 1 (top)", "cifar10": "Table 1 (bottom)"}
+
+# Table 20 (Appendix I): best-for-the-adversary (AC_M∘P, AC_M, DAC) over FGSM, MIM, DIM, MIM-TI and
+# DIM-TI, crafted on the trapdoored model ("trapdoor", AC_M∘P = its own accuracy) or on M∘P ("luring").
+# Values the text extraction garbled (e.g. "^0719", "-0.03") are None.
+TABLE_20 = {
+    "mnist": {0.2: {"trapdoor": (0.06, 0.82, 0.97), "luring": (_N, 0.92, 0.93)},
+              0.3: {"trapdoor": (0.0, 0.54, 0.94), "luring": (0.13, 0.69, 0.75)},
+              0.4: {"trapdoor": (0.0, 0.27, 0.87), "luring": (0.07, 0.34, 0.45)}},
+    "svhn": {0.03: {"trapdoor": (_N, 0.48, 0.58), "luring": (_N, 0.81, 0.87)},
+             0.06: {"trapdoor": (0.07, 0.38, 0.48), "luring": (0.0, 0.58, 0.71)},
+             0.08: {"trapdoor": (0.01, 0.23, 0.38), "luring": (0.0, 0.48, 0.67)}},
+    "cifar10": {0.02: {"trapdoor": (_N, 0.71, 0.84), "luring": (_N, 0.58, 0.64)},
+                0.03: {"trapdoor": (0.0, 0.58, 0.77), "luring": (0.0, 0.30, 0.39)},
+                0.04: {"trapdoor": (0.0, 0.45, 0.78), "luring": (0.0, 0.16, 0.27)}},
+}
