@@ -154,6 +154,10 @@ RULES: list[tuple[str, Check]] = [
     ("train.*.identity_warmup_steps", non_negative_int),
     ("train.*.luring_coefficient", non_negative_number),
     ("train.*.classifier_training", boolean),
+    ("train.advtrain.eps", unit_interval),  # adversarial training of M (App. H.2): the PGD of each batch
+    ("train.advtrain.eps_iter", positive_number),
+    ("train.advtrain.nb_iter", positive_int),
+    ("train.advtrain.rand_init", boolean),
     ("train.trapdoor.init", trapdoor_init),
     ("train.trapdoor.inject_ratio", unit_interval),
     ("train.trapdoor.mask_ratio", unit_interval),
@@ -183,6 +187,9 @@ RULES: list[tuple[str, Check]] = [
     ("*.attacks.*.p", one_or_list(unit_interval, "a number in [0, 1] or a non-empty list of them")),
     ("*.attacks.*.kernel_size", one_or_list(positive_int, "a positive integer or a non-empty list of them")),
     ("defense.mim_w.include_fgsm", boolean),
+    ("defense.white_box", mapping),  # AC_M,wb (Table 19): PGD on M itself
+    ("defense.white_box.nb_iter", positive_int),
+    ("defense.white_box.eps_iter", positive_number),
     ("analysis.cwl2.binary_search_steps", positive_int),
     ("analysis.cwl2.max_iterations", positive_int),
     ("analysis.cwl2.learning_rate", positive_number),
