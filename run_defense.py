@@ -5,14 +5,21 @@
     python run_defense.py --attack eco --eps 0.3
     python run_defense.py --attack mim-w                    # worst case over MIM, DIM, MIM-TI, DIM-TI grids
     python run_defense.py --dataset svhn --profile paper --data-dir DIR --attack spsa
+    python run_defense.py --attack mim-w --base advtrain     # Tables 18-19: luring on an adversarially trained M
 
 Attacks T = M∘P of each approach on N test images correct for M and every T, transfers the
 adversarial sets to M, and writes results/<dataset>/defense/: adversarial/<approach>/*.npz (lossless
 sets), cells/<approach>/*.json (one per cell), defense_<attack>.{json,md}. Re-running resumes: a
 finished cell is never recomputed unless --force. The models must exist: train them with
 run_characterization.py.
+
+--base advtrain (Tables 18-19, App. H.2) evaluates AdvTrain-Luring (models of `run_characterization.py
+--base advtrain`) and Base-Luring side by side at train.advtrain.eps, MIM-W with FGSM, with AC_M,wb;
+writes results/<dataset>/advtrain/defense/{tables_18_19.json,table18.md,table19.md} (Base cells in
+results/<dataset>/defense, shared with the standard runs); see luring_tf/cli/advtrain_table.py.
 """
 
+from luring_tf.cli import advtrain_table
 from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
 ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
@@ -25,6 +32,7 @@ def parse(argv=None):
     parser.add_argument("--attack", default="spsa",
                         help=f"one of {', '.join(ATTACK_CHOICES)} (default: %(default)s)")
     parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/defense)")
+    advtrain_table.add_base_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -38,7 +46,11 @@ def main(argv=None):
 
     if args.attack not in ATTACK_CHOICES:
         raise UserError(f"unknown attack {args.attack!r} for the defense: choose from {', '.join(ATTACK_CHOICES)}")
+    advtrain_table.check_base(args.base)
     config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
+    if args.base == "advtrain":  # Tables 18-19
+        quiet_tensorflow()
+        return advtrain_table.defense(args, config)
     quiet_tensorflow()
     from luring_tf.training import paper_models
     from luring_tf.evaluation.defense import expand_configs, run_defense
