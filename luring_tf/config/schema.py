@@ -158,6 +158,7 @@ RULES: list[tuple[str, Check]] = [
     ("train.advtrain.eps_iter", positive_number),
     ("train.advtrain.nb_iter", positive_int),
     ("train.advtrain.rand_init", boolean),
+    ("train.advtrain.eps_warmup_epochs", non_negative_number),
     ("train.trapdoor.init", trapdoor_init),
     ("train.trapdoor.inject_ratio", unit_interval),
     ("train.trapdoor.mask_ratio", unit_interval),

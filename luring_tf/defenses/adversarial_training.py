@@ -5,9 +5,11 @@
 ε-ball, ``nb_iter`` steps of ``eps_iter`` along the sign of the gradient of the cross-entropy,
 projection onto the ε-ball and clipping to [0, 1]) computed *inside* the compiled step (one ``tf.while_loop`` in the graph, no Python loop per
 example or per iteration), then M takes one optimizer step on the cross-entropy of the adversarial batch.
-Validation (the default ``test_step``) scores M on clean images, so
-:func:`luring_tf.training.trainers.train_classifier` keeps its usual selection (best clean
-validation accuracy), seeding, divergence guard and learning-rate fallback: it receives
+Validation (``test_step``) scores M on the PGD versions of the validation images at the full ε
+(fixed random start), so the epoch :func:`luring_tf.training.trainers.train_classifier` keeps
+(best ``val_accuracy``) is the most *robust* one -- on clean accuracy the selection would favour
+the least robust epochs (those of the ε warm-up). train_classifier keeps its seeding, divergence
+guard and learning-rate fallback: it receives
 :func:`adversarial_wrap` as its ``wrap`` hook and trains M through the trainer. The trainer is
 never saved: M is written as a plain-Keras ``.h5`` like any M.
 
@@ -19,6 +21,11 @@ Port choices: the inner PGD runs M in inference mode (``training=False``: no dro
 moving statistics) and starts from a uniform draw in the ε-ball keyed by (seed, optimizer step),
 so the same seed gives the same adversarial batches; the training batch is 100 % adversarial
 (Madry et al.'s recipe, no clean half).
+
+ε warm-up (``eps_warmup_epochs``, default 0 = the paper's constant ε): ε and the step grow linearly
+from 0 to their values over the first epochs. A departure used by the quick MNIST profile: from
+scratch at ε = 0.3 on a few thousand digits and a few epochs, M stayed at chance (loss ln 10, the
+known stall of Madry training at the start); with the warm-up it learns.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ def pgd_linf(logits_fn, x: tf.Tensor, y: tf.Tensor, eps: float, eps_iter: float,
     """
     x = tf.convert_to_tensor(x, tf.float32)
     y = tf.cast(tf.reshape(y, [-1]), tf.int64)
-    eps, eps_iter = tf.constant(eps, tf.float32), tf.constant(eps_iter, tf.float32)
+    eps, eps_iter = tf.cast(eps, tf.float32), tf.cast(eps_iter, tf.float32)
     if rand_init:
         start = x + tf.random.stateless_uniform(tf.shape(x), seed=seed, minval=-eps, maxval=eps)
     else:
@@ -64,11 +71,11 @@ class AdversarialTrainer(keras.Model):
 
     ``compile`` as for M itself (a loss on M's softmax output, e.g. sparse cross-entropy, and
     metrics): ``loss`` / ``accuracy`` in the logs are on the *adversarial* training batches,
-    ``val_*`` on clean validation images. Only M's variables are trained.
+    ``val_*`` on adversarial validation images (full ε). Only M's variables are trained.
     """
 
     def __init__(self, classifier: keras.Model, eps: float, eps_iter: float, nb_iter: int, seed: int = 0,
-                 rand_init: bool = True, **kwargs):
+                 rand_init: bool = True, warmup_steps: int = 0, **kwargs):
         super().__init__(**kwargs)
         if not 0 <= float(eps) <= 1 or float(eps_iter) <= 0 or int(nb_iter) < 1:
             raise ValueError(f"bad PGD settings eps={eps}, eps_iter={eps_iter}, nb_iter={nb_iter}: "
@@ -78,14 +85,22 @@ class AdversarialTrainer(keras.Model):
         self._logits = lambda z: view(z, training=False)
         self.eps, self.eps_iter, self.nb_iter = float(eps), float(eps_iter), int(nb_iter)
         self.seed, self.rand_init = int(seed), bool(rand_init)
+        self.warmup_steps = int(warmup_steps)
 
     def call(self, x, training=False):
         return self.classifier(x, training=training)
 
+    def scale(self, step) -> tf.Tensor:
+        """Share of ε in use at optimizer step ``step``: 1, or ``step / warmup_steps`` during the warm-up."""
+        if self.warmup_steps <= 0:
+            return tf.constant(1.0)
+        return tf.minimum(1.0, tf.cast(step + 1, tf.float32) / float(self.warmup_steps))
+
     def perturb(self, x, y, step=0) -> tf.Tensor:
         """PGD adversarial version of the batch ``(x, y)`` against M; the random start is keyed by (seed, ``step``)."""
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(step, tf.int64)])
-        return pgd_linf(self._logits, x, y, self.eps, self.eps_iter, self.nb_iter,
+        scale = self.scale(step)
+        return pgd_linf(self._logits, x, y, self.eps * scale, self.eps_iter * scale, self.nb_iter,
                         seed, self.rand_init)
 
     def train_step(self, data):
@@ -93,12 +108,24 @@ class AdversarialTrainer(keras.Model):
         x, y = data
         return super().train_step((self.perturb(x, y, self.optimizer.iterations), y))
 
+    def test_step(self, data):
+        """Keras's own evaluation on the PGD version of the batch at the full ε (random start keyed by step -1)."""
+        x, y = data
+        seed = tf.constant([self.seed, -1], tf.int64)
+        x_adv = pgd_linf(self._logits, x, y, self.eps, self.eps_iter, self.nb_iter, seed, self.rand_init)
+        return super().test_step((x_adv, y))
 
-def adversarial_wrap(cfg: dict, seed: int = 0):
-    """The ``wrap`` hook of ``train_classifier`` for the ``train.advtrain`` section ``cfg`` (eps, eps_iter, nb_iter)."""
+
+def adversarial_wrap(cfg: dict, seed: int = 0, steps_per_epoch: int = 1):
+    """The ``wrap`` hook of ``train_classifier`` for the ``train.advtrain`` section ``cfg``.
+
+    ``cfg``: eps, eps_iter, nb_iter, optional rand_init (default true) and eps_warmup_epochs
+    (default 0; in epochs of ``steps_per_epoch`` optimizer steps).
+    """
 
     def wrap(classifier: keras.Model) -> AdversarialTrainer:
         return AdversarialTrainer(classifier, cfg["eps"], cfg["eps_iter"], cfg["nb_iter"], seed=seed,
-                                  rand_init=cfg.get("rand_init", True))
+                                  rand_init=cfg.get("rand_init", True),
+                                  warmup_steps=round(float(cfg.get("eps_warmup_epochs", 0)) * steps_per_epoch))
 
     return wrap

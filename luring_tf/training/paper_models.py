@@ -15,6 +15,7 @@ or loaded before it in the process.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
     if section == "advtrain":
         from luring_tf.defenses.adversarial_training import adversarial_wrap
 
-        wrap = adversarial_wrap(cfg, config["seed"])
+        wrap = adversarial_wrap(cfg, config["seed"], math.ceil(len(data.x_train) / cfg["batch_size"]))
     model, summary = trainers.train_classifier(
         lambda: architectures.build_classifier(dataset), data, cfg,
         augment=trainers.augmentation(cfg.get("augment"), data.x_train.shape[1]),
