@@ -49,6 +49,18 @@ def test_inner_pgd_stays_in_the_ball_and_box_and_raises_the_loss(eps, nb_iter):
     assert np.array_equal(AdversarialTrainer(model, 0.0, 0.01, 2).perturb(x, y).numpy(), x)  # eps = 0: identity
 
 
+def test_eps_warm_up_scales_the_ball_then_holds_it():
+    from luring_tf.defenses.adversarial_training import AdversarialTrainer
+
+    model = _tiny_classifier()
+    x = np.random.default_rng(1).uniform(0.3, 0.7, (32, 8, 8, 1)).astype("float32")
+    y = np.arange(32) % 10
+    trainer = AdversarialTrainer(model, eps=0.2, eps_iter=0.1, nb_iter=3, warmup_steps=4)
+    assert [round(float(trainer.scale(step)), 3) for step in (0, 1, 3, 10)] == [0.25, 0.5, 1.0, 1.0]
+    assert np.abs(trainer.perturb(x, y, step=0).numpy() - x).max() <= 0.05 + 1e-6
+    assert np.abs(trainer.perturb(x, y, step=9).numpy() - x).max() > 0.15
+
+
 def test_advtrain_saves_a_plain_keras_m_trained_on_adversarial_batches(tmp_path):
     import keras
     import tensorflow as tf
