@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from luring_tf.report.defense import _params
 from luring_tf.report.paper_values import TABLE_18, TABLE_19
 from luring_tf.storage import files
 
@@ -107,11 +108,8 @@ def table19_markdown(record: dict) -> str:
 
 
 def _run(summary: dict | None) -> str:
-    if not summary:
-        return ""
-    params = summary["params"]
-    shown = {k: params[k] for k in ("p", "kernel_size") if k in params}
-    return summary["attack"] + ("" if not shown else " " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    """The attack and grid value of an arg-min run, as the defense table names it."""
+    return _params(summary) if summary else ""
 
 
 def dac_findings(table19: list[dict]) -> list[dict]:
