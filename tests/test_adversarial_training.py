@@ -113,10 +113,10 @@ def test_bad_advtrain_value_is_a_one_line_error(tmp_path):
     assert_one_line_error(result, "train.advtrain.eps=2", "[0, 1]")
 
 
-TINY_TRAIN = ["--set", "train.advtrain.epochs=3", "--set", "train.advtrain.batch_size=50",
+TINY_TRAIN = ["--set", "train.advtrain.epochs=2", "--set", "train.advtrain.batch_size=50",
               "--set", "train.advtrain.lr=[0.003]", "--set", "train.advtrain.eps=0.1", "--set", "train.advtrain.nb_iter=1",
               "--set", "train.luring.steps=10", "--set", "train.luring.eval_every=10", "--set", "train.luring.lr=[0.002]",
-              "--set", "train.luring.lr_boundaries=[]", "--set", "train.luring.identity_warmup_steps=60",
+              "--set", "train.luring.lr_boundaries=[]", "--set", "train.luring.identity_warmup_steps=30",
               "--set", "train.luring.restarts=0"]
 TINY_DEFENSE = ["--set", "defense.attacks.mim.nb_iter=2", "--set", "defense.attacks.dim.nb_iter=2",
                 "--set", "defense.attacks.dim.p=[1.0]", "--set", "defense.attacks.mim_ti.nb_iter=2",
@@ -131,7 +131,7 @@ def test_advtrain_end_to_end_writes_tables_18_and_19(tmp_path):
     from luring_tf.report.advtrain import render
     from luring_tf.storage.models_io import compose, save_model
 
-    x_train, y_train, _, _ = write_mnist(tmp_path / "data", n_train=200, n_test=40, pattern=True)
+    x_train, y_train, _, _ = write_mnist(tmp_path / "data", n_train=120, n_test=30, pattern=True)
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
                           keras.layers.Activation("softmax")], name="M")
@@ -153,7 +153,7 @@ def test_advtrain_end_to_end_writes_tables_18_and_19(tmp_path):
         assert (models / "advtrain" / name).is_file()
     table18 = json.loads((tmp_path / "char" / "table18.json").read_text())["table18"]
     assert list(table18) == ["base", "base_luring", "advtrain", "advtrain_luring"]
-    assert table18["advtrain_luring"]["agreement_on_truth"]["denominator"] == 40
+    assert table18["advtrain_luring"]["agreement_on_truth"]["denominator"] == 30
     assert "AdvTrain-Luring" in (tmp_path / "char" / "table18.md").read_text()
 
     out = tmp_path / "defense"
