@@ -10,6 +10,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_script
 from official_files import write_mnist
+from tiny_models import write_tiny_models
 
 
 def _tiny_classifier(shape=(8, 8, 1)):
@@ -126,23 +127,11 @@ TINY_DEFENSE = ["--set", "defense.attacks.mim.nb_iter=2", "--set", "defense.atta
 
 def test_advtrain_end_to_end_writes_tables_18_and_19(tmp_path):
     """Standard models made by hand, then --base advtrain through both scripts; re-rendering recomputes nothing."""
-    import keras
-
     from luring_tf.report.advtrain import render
-    from luring_tf.storage.models_io import compose, save_model
 
     x_train, y_train, _, _ = write_mnist(tmp_path / "data", n_train=120, n_test=30, pattern=True)
-    keras.utils.set_random_seed(0)
-    m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
-                          keras.layers.Activation("softmax")], name="M")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    m.fit(x_train[..., None].astype("float32") / 255, y_train, epochs=30, batch_size=50, verbose=0)
     models = tmp_path / "models"
-    save_model(m, models / "M.h5")
-    p = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1, use_bias=False)], name="P")
-    p.layers[0].set_weights([np.full((1, 1, 1, 1), 0.9, np.float32)])
-    save_model(p, models / "luring_P.h5")
-    save_model(compose(p, m), models / "luring_T.h5")
+    write_tiny_models(models, x_train, y_train)
     common = ["--data-dir", str(tmp_path / "data"), "--models-dir", str(models), "--base", "advtrain",
               "--n-examples", "5", "--quiet", *TINY_TRAIN]
 
