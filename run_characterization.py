@@ -5,12 +5,18 @@
     python run_characterization.py --dataset svhn --profile paper --data-dir DIR
     python run_characterization.py --dataset mnist --target-model my_model.h5   # protect your model
     python run_characterization.py --target-model mine.h5 --data-dir my_images --input-range 0,255
+    python run_characterization.py --dataset mnist --base advtrain   # M trained adversarially (App. H.2)
 
 Trains (or loads) M and T = M∘P of Stack, Auto, C-E and Luring, attacks every T, and writes
 results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running resumes: models and
 finished attack cells are reused.
+
+--base advtrain trains (or loads) an adversarially trained M and the components against it in
+<models-dir>/advtrain/ (default approaches: luring), writes the results to results/<dataset>/advtrain/
+and adds Table 18 (table18.{json,md}: Base rows from the standard models when they exist).
 """
 
+from luring_tf.cli import advtrain_table
 from luring_tf.cli import target_model
 from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
 
@@ -33,6 +39,7 @@ def parse(argv=None):
                              "--seed, --retrain, --input-range, --component, --luring-coefficient; without "
                              "--dataset the profile follows the images: mnist for grey, svhn for colour)")
     target_model.add_protect_arguments(parser)
+    advtrain_table.add_base_argument(parser)
     args = parser.parse_args(argv)
     target_model.refuse_without_target(parser, args)
     if args.target_model:
@@ -49,6 +56,7 @@ def main(argv=None):
     from luring_tf.cli import run_folder
     from luring_tf.errors import UserError
 
+    advtrain = advtrain_table.check_base(args.base)
     if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
         config = run_folder.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
@@ -64,15 +72,17 @@ def main(argv=None):
 
     if args.target_model:
         return target_model.protect_command(args, target_model.dataset_given(argv))
-    approaches = paper_models.check_approaches(args.dataset, args.approaches)
+    approaches = (advtrain_table.approaches(args) if advtrain else
+                  paper_models.check_approaches(args.dataset, args.approaches))
     section = config["characterization"]
     if args.attacks:
         unknown = [a for a in args.attacks if a not in ATTACKS]
         if unknown:
             raise UserError(f"unknown attack {unknown[0]!r} for the characterization: choose from {', '.join(ATTACKS)}")
         section["attacks"] = {a: section["attacks"].get(a, {}) for a in args.attacks}
-    out_dir = Path(args.out or f"results/{args.dataset}")
-    models_dir = run_folder.models_dir(args)
+    out_dir = Path(args.out or f"results/{args.dataset}" + ("/advtrain" if advtrain else ""))
+    standard_dir = run_folder.models_dir(args)
+    models_dir = advtrain_table.models_dir(standard_dir) if advtrain else standard_dir
     # Models reused from --models-dir must fit the data set and each other (before any training or attack).
     fix = "pass --retrain to train every model again, or the right --models-dir"
     trains = args.retrain or run_folder.check_existing_models(models_dir, approaches, args.dataset, fix)
@@ -86,13 +96,16 @@ def main(argv=None):
     data = run_folder.load_data(config, args.data_dir)
     claim()
     print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)
-    models = paper_models.obtain_models(data, config, models_dir, approaches, args.retrain)
+    models = paper_models.obtain_models(data, config, models_dir, approaches, args.retrain,
+                                        "advtrain" if advtrain else "base")
     record = {"dataset": args.dataset, "profile": args.profile, "config": config,
               "models_dir": str(models_dir), "data_source": data.source,
               "table8": model_table(models, data)}
     record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
     paths = write_characterization(record, out_dir)
     print(characterization_markdown(record))
+    if advtrain:
+        paths += advtrain_table.characterization_table18(args, config, models, data, out_dir, standard_dir)
     print("written: " + ", ".join(str(p) for p in paths))
     return 0
 

@@ -344,3 +344,26 @@ def test_invalid_inputs_raise(models, batch):
         attacks.mim(models["dense"], x * 255, y, eps=0.1)
     with pytest.raises(ValueError, match="y must be"):
         attacks.mim(models["dense"], x, y[:3], eps=0.1)
+
+
+@pytest.mark.parametrize("name,params", [("fgsm", {}), ("mim", {"nb_iter": 5}),
+                                         ("miml2", {"nb_iter": 5, "l2_bound": 2.0, "eps_iter": 0.2})])
+def test_one_trace_serves_every_eps_and_follows_new_weights(name, params):
+    """FGSM/MIM/MIM-L2 compile once per Keras model: a second ε reuses the graph (no retrace) and gives
+    the same result as a fresh uncached run (a plain callable); new weights are read, not baked in."""
+    from attacks.gradient import _COMPILED
+
+    model = _build("conv")
+    x, y = _data(12, seed=5)
+    for eps in (0.05, 0.1):
+        cached = attacks.get(name)(model, x, y, eps=eps, **params).x_adv
+        fresh = attacks.get(name)(lambda t: model(t, training=False), x, y, eps=eps, **params).x_adv
+        np.testing.assert_allclose(cached, fresh, atol=1e-6)
+    (function,) = _COMPILED[model].values()
+    assert function.experimental_get_tracing_count() == 1
+    before = attacks.get(name)(model, x, y, eps=0.1, **params).x_adv
+    model.set_weights([w * -1.0 for w in model.get_weights()])
+    after = attacks.get(name)(model, x, y, eps=0.1, **params).x_adv
+    fresh = attacks.get(name)(lambda t: model(t, training=False), x, y, eps=0.1, **params).x_adv
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, fresh, atol=1e-6)

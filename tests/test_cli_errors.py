@@ -39,7 +39,8 @@ class Case:
 
 CASES = [
     # flags a script does not honour (issue 10, defect 8)
-    Case("defense-retrain", D, ["--retrain"], ["unrecognized arguments: --retrain"]),
+    Case("defense-retrain", D, ["--retrain"], ["--retrain only retrains the trapdoored model", "--public trapdoor"]),
+    Case("defense-public-unknown", D, ["--public", "honeypot"], ["unknown public model 'honeypot'", "trapdoor"]),
     Case("analysis-retrain", A, ["--retrain"], ["unrecognized arguments: --retrain"]),
     Case("render-only-eps", A, ["--render-only", "--eps", "0.5"], ["--render-only ignores --eps"]),
     Case("render-only-force", A, ["--render-only", "--n-examples", "5", "--force"],

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import ROOT, assert_one_line_error, run_script
 from official_files import write_mnist
+from tiny_models import write_tiny_models
 
 APPROACHES = ["--approaches", "stack", "luring"]
 TINY = ["--set", "defense.attacks.spsa.nb_iter=2", "--set", "defense.attacks.spsa.spsa_samples=4",
@@ -24,24 +25,10 @@ TINY = ["--set", "defense.attacks.spsa.nb_iter=2", "--set", "defense.attacks.sps
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """Patterned MNIST IDX files and tiny M / T = M∘P models (a dense M, 1x1-conv components)."""
-    import keras
-
-    from luring_tf.storage.models_io import compose, save_model
-
     work = tmp_path_factory.mktemp("defense")
     x_train, y_train, _, _ = write_mnist(work / "data", n_train=200, n_test=40, pattern=True)
-    keras.utils.set_random_seed(0)
-    m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10),
-                          keras.layers.Activation("softmax")], name="M")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    m.fit(x_train[..., None].astype("float32") / 255, y_train, epochs=30, batch_size=50, verbose=0)
     models = work / "models"
-    save_model(m, models / "M.h5")
-    for approach, weight in (("stack", 1.0), ("luring", 0.9)):
-        p = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1, use_bias=False)], name="P")
-        p.layers[0].set_weights([np.full((1, 1, 1, 1), weight, np.float32)])
-        save_model(p, models / f"{approach}_P.h5")
-        save_model(compose(p, m), models / f"{approach}_T.h5")
+    write_tiny_models(models, x_train, y_train, {"stack": 1.0, "luring": 0.9})
     common = ["--data-dir", str(work / "data"), "--models-dir", str(models), *APPROACHES, *TINY]
     return work, common
 

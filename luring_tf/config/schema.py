@@ -128,6 +128,14 @@ def text(v):
     return None if isinstance(v, str) else "a string"
 
 
+def trapdoor_init(v):
+    return None if v in ("m", "scratch") else "m (fine-tune M's weights) or scratch (M's architecture, fresh weights)"
+
+
+def open_unit_interval(v):
+    return None if _is_number(v) and 0 < v < 1 else "a number in (0, 1)"
+
+
 # Patterns in order; the first that matches a key decides. A rule on a mapping also lets the
 # walk go on into it.
 RULES: list[tuple[str, Check]] = [
@@ -157,6 +165,19 @@ RULES: list[tuple[str, Check]] = [
     ("train.*.identity_warmup_steps", non_negative_int),
     ("train.*.luring_coefficient", non_negative_number),
     ("train.*.classifier_training", boolean),
+    ("train.advtrain.eps", unit_interval),  # adversarial training of M (App. H.2): the PGD of each batch
+    ("train.advtrain.eps_iter", positive_number),
+    ("train.advtrain.nb_iter", positive_int),
+    ("train.advtrain.rand_init", boolean),
+    ("train.advtrain.eps_warmup_epochs", non_negative_number),
+    ("train.trapdoor.init", trapdoor_init),
+    ("train.trapdoor.inject_ratio", unit_interval),
+    ("train.trapdoor.mask_ratio", unit_interval),
+    ("train.trapdoor.squares", positive_int),
+    ("train.trapdoor.square_size", positive_int),
+    ("train.trapdoor.clean_margin", unit_interval),
+    ("train.trapdoor.detector_fpr", open_unit_interval),
+    ("train.trapdoor.signature_images", optional_positive_int),
     ("train.*", mapping),
     ("*.n_examples", positive_int),
     ("*.batch_size", positive_int),
@@ -178,6 +199,9 @@ RULES: list[tuple[str, Check]] = [
     ("*.attacks.*.p", one_or_list(unit_interval, "a number in [0, 1] or a non-empty list of them")),
     ("*.attacks.*.kernel_size", one_or_list(positive_int, "a positive integer or a non-empty list of them")),
     ("defense.mim_w.include_fgsm", boolean),
+    ("defense.white_box", mapping),  # AC_M,wb (Table 19): PGD on M itself
+    ("defense.white_box.nb_iter", positive_int),
+    ("defense.white_box.eps_iter", positive_number),
     ("analysis.cwl2.binary_search_steps", positive_int),
     ("analysis.cwl2.max_iterations", positive_int),
     ("analysis.cwl2.learning_rate", positive_number),

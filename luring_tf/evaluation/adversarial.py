@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 import attacks
@@ -26,6 +28,26 @@ def predict_labels(model, x: np.ndarray, batch_size: int = 500, *, name: str | N
     return np.argmax(outputs, axis=1).astype(np.int64)
 
 
+# model -> its logits view, kept while the model lives: the attacks compile one graph per view
+# (attacks.gradient), so a new view per cell would trace them again for every ε.
+_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cached_logits_view(model):
+    """:func:`logits_view` of ``model``, the same object on every call while it shares ``model``'s weights.
+
+    A view holding copied weights (a fused softmax's linear twin) is rebuilt each call, so it never
+    lags behind a model trained since.
+    """
+    view = _VIEWS.get(model)
+    if view is None:
+        view = logits_view(model)
+        model_weights = {id(w) for w in model.weights}
+        if all(id(w) in model_weights for w in view.weights):
+            _VIEWS[model] = view
+    return view
+
+
 def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: dict,
           batch_size: int = 500, seed: int = 0, verbose: bool = True, *,
           name: str | None = None) -> tuple[np.ndarray, dict]:
@@ -37,7 +59,7 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
     one-line ``UserError`` naming the attack and the model (``name``, else ``model.name``).
     """
     function = attacks.get(attack)
-    logits = logits_view(model)
+    logits = cached_logits_view(model)
     pieces, iterations, queries = [], 0, 0
     for start in range(0, len(x), batch_size):
         try:

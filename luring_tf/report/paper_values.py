@@ -62,3 +62,38 @@ DEFENSE = {
     },
 }
 DEFENSE_TABLE = {"mnist": "Table 14", "svhn": "Table 1 (top)", "cifar10": "Table 1 (bottom)"}
+
+# Table 20 (Appendix I): best-for-the-adversary (AC_M∘P, AC_M, DAC) over FGSM, MIM, DIM, MIM-TI and
+# DIM-TI, crafted on the trapdoored model ("trapdoor", AC_M∘P = its own accuracy) or on M∘P ("luring").
+# Values the text extraction garbled (e.g. "^0719", "-0.03") are None.
+TABLE_20 = {
+    "mnist": {0.2: {"trapdoor": (0.06, 0.82, 0.97), "luring": (_N, 0.92, 0.93)},
+              0.3: {"trapdoor": (0.0, 0.54, 0.94), "luring": (0.13, 0.69, 0.75)},
+              0.4: {"trapdoor": (0.0, 0.27, 0.87), "luring": (0.07, 0.34, 0.45)}},
+    "svhn": {0.03: {"trapdoor": (_N, 0.48, 0.58), "luring": (_N, 0.81, 0.87)},
+             0.06: {"trapdoor": (0.07, 0.38, 0.48), "luring": (0.0, 0.58, 0.71)},
+             0.08: {"trapdoor": (0.01, 0.23, 0.38), "luring": (0.0, 0.48, 0.67)}},
+    "cifar10": {0.02: {"trapdoor": (_N, 0.71, 0.84), "luring": (_N, 0.58, 0.64)},
+                0.03: {"trapdoor": (0.0, 0.58, 0.77), "luring": (0.0, 0.30, 0.39)},
+                0.04: {"trapdoor": (0.0, 0.45, 0.78), "luring": (0.0, 0.16, 0.27)}},
+}
+
+# Table 18 (Appendix H.2): test accuracy and agreement (both models right on the ground-truth label)
+# of M and T = M∘P (Luring), M trained classically ("base") or adversarially ("advtrain").
+# Per data set: {row: (test accuracy, agreement)}; the M rows have no agreement.
+TABLE_18 = {
+    "mnist": {"base": (0.991, None), "base_luring": (0.97, 0.97), "advtrain": (0.99, None), "advtrain_luring": (0.96, 0.96)},
+    "svhn": {"base": (0.961, None), "base_luring": (0.92, 0.92), "advtrain": (0.93, None), "advtrain_luring": (0.87, 0.85)},
+    "cifar10": {"base": (0.893, None), "base_luring": (0.85, 0.82), "advtrain": (0.79, None), "advtrain_luring": (0.78, 0.76)},
+}
+
+# Table 19 (Appendix H.2): (AC_M,wb, AC_M, DAC) of Luring under MIM-W with FGSM (lowest AC_M, lowest
+# DAC over FGSM, MIM, DIM, MIM-TI, DIM-TI) at one ε per data set, M trained classically ("base") or
+# adversarially ("advtrain"). Extraction artefacts: a leading "-" before intact digits is dropped
+# ("-0.75" = Table 14's 0.75, "-0.45"); illegible cells are None: Base AC_M,wb "^00" on MNIST and
+# SVHN (probably 0.00, as CIFAR10's legible 0.0) and AdvTrain AC_M,wb "^0T82" on MNIST (probably 0.82).
+TABLE_19 = {
+    "mnist": {"eps": 0.3, "base": (_N, 0.69, 0.75), "advtrain": (_N, 0.97, 0.98)},
+    "svhn": {"eps": 0.03, "base": (_N, 0.81, 0.87), "advtrain": (0.45, 0.898, 0.911)},
+    "cifar10": {"eps": 0.03, "base": (0.0, 0.30, 0.39), "advtrain": (0.41, 0.85, 0.88)},
+}

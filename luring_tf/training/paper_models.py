@@ -15,6 +15,7 @@ or loaded before it in the process.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -87,8 +88,12 @@ def check_protected(approach: str, model, data) -> dict:
     return {"test_accuracy": round(accuracy, 4), "at_chance": bool(at_chance)}
 
 
-def obtain_classifier(data, config: dict, models_dir, retrain: bool = False):
-    """Base classifier M: loaded from ``M.h5`` or trained with labels (Appendix A) and saved."""
+def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, section: str = "base"):
+    """Base classifier M: loaded from ``M.h5`` or trained with labels (Appendix A) and saved.
+
+    ``section``: the ``train`` section M is trained with; ``"advtrain"`` trains it adversarially
+    (App. H.2, :mod:`luring_tf.defenses.adversarial_training`) -- same file layout, plain-Keras M.
+    """
     models_dir = Path(models_dir)
     path = model_paths(models_dir)["M"]
     if path.exists() and not retrain:
@@ -97,14 +102,21 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False):
     dataset = config["dataset"]
     _log(f"training M on {len(data.x_train)} {dataset} images")
     start = time.time()
+    cfg, wrap = config["train"][section], None
+    if section == "advtrain":
+        from luring_tf.defenses.adversarial_training import adversarial_wrap
+
+        wrap = adversarial_wrap(cfg, config["seed"], math.ceil(len(data.x_train) / cfg["batch_size"]))
     model, summary = trainers.train_classifier(
-        lambda: architectures.build_classifier(dataset), data, config["train"]["base"],
-        augment=trainers.augmentation(config["train"]["base"].get("augment"), data.x_train.shape[1]),
-        seed=config["seed"], name="M", section="base", deterministic=config.get("deterministic", True),
+        lambda: architectures.build_classifier(dataset), data, cfg,
+        augment=trainers.augmentation(cfg.get("augment"), data.x_train.shape[1]),
+        seed=config["seed"], name="M", section=section, deterministic=config.get("deterministic", True), wrap=wrap,
     )
     seconds = round(time.time() - start, 1)
     save_model(model, path, overwrite=True)
-    _record(models_dir, "M", dict(summary, seconds=seconds, **check_classifier(model, data, dataset)))
+    check = (check_classifier(model, data, dataset) if section == "base"  # Table 8 is the standard M's
+             else {"test_accuracy": round(_test_accuracy(model, data)[0], 4)})
+    _record(models_dir, "M", dict(summary, seconds=seconds, section=section, **check))
     return model
 
 
@@ -145,9 +157,9 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
     return protected
 
 
-def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = False) -> dict:
-    """``{"M": M, approach: T, ...}`` for the requested approaches, trained or loaded."""
-    models = {"M": obtain_classifier(data, config, models_dir, retrain)}
+def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = False, base: str = "base") -> dict:
+    """``{"M": M, approach: T, ...}`` for the requested approaches, trained or loaded (M from ``train.<base>``)."""
+    models = {"M": obtain_classifier(data, config, models_dir, retrain, base)}
     for approach in approaches:
         models[approach] = obtain_protected(approach, models["M"], data, config, models_dir, retrain)
     return models

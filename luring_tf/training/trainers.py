@@ -206,27 +206,32 @@ class KeepBestWeights(keras.callbacks.Callback):
 
 
 def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=None, seed: int = 0, *,
-                     name: str = "M", section: str = "base", deterministic: bool = True):
+                     name: str = "M", section: str = "base", deterministic: bool = True,
+                     wrap: Callable[[keras.Model], keras.Model] | None = None):
     """Train a softmax classifier with labels; returns ``(model, summary)``.
 
     ``build`` is called after seeding. ``cfg``: ``epochs, batch_size, lr, lr_boundaries`` (epochs)
     and optionally ``lr_fallback`` + ``fallback_below``: when the best validation accuracy stays
     below ``fallback_below`` (or the first training diverges), a fresh model is trained with
     ``lr_fallback`` and the better of the two is kept (spec §4 #1). ``name`` / ``section`` name
-    the model and its config section in messages.
+    the model and its config section in messages. ``wrap`` (optional): called on the fresh model,
+    returns the trainer that is compiled and fitted instead of it (a ``keras.Model`` holding it with
+    its own ``train_step``, e.g. :class:`luring_tf.defenses.adversarial_training.AdversarialTrainer`);
+    the plain model is what is selected, checked and returned.
     """
     steps = math.ceil(streams.size(data, "train") / cfg["batch_size"])
 
     def run(lr_values):
         with reproducible(seed, deterministic):
             model = build()
-            model.compile(
+            trainer = wrap(model) if wrap is not None else model
+            trainer.compile(
                 optimizer=keras.optimizers.Adam(learning_rate(lr_values, cfg.get("lr_boundaries"), steps)),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             )
             keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
-            model.fit(
+            trainer.fit(
                 _train_dataset(data, "labels", cfg["batch_size"], augment, seed),
                 steps_per_epoch=steps,
                 epochs=cfg["epochs"],
