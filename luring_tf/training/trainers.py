@@ -16,6 +16,10 @@ initialised after seeding, and training batches augmented with *stateless* rando
 by (seed, batch index) -- so the same command and seed on the same machine give the same weights.
 Departure: the original code seeded nothing.
 
+Speed: every ``fit`` runs one epoch (or one evaluation interval) per compiled call
+(``steps_per_execution``): the same steps in the same order, bit-identical weights, without a
+Python round trip per step. Every callback here acts at epoch ends.
+
 Divergence: a non-finite loss after any epoch / evaluation, or non-finite weights after training,
 stop the run with a one-line :class:`~luring_tf.errors.UserError` naming the model.
 """
@@ -229,6 +233,7 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
                 optimizer=keras.optimizers.Adam(learning_rate(lr_values, cfg.get("lr_boundaries"), steps)),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                steps_per_execution=steps,
             )
             keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
             trainer.fit(
@@ -272,6 +277,7 @@ def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *,
         component.compile(
             optimizer=keras.optimizers.Adam(learning_rate(cfg["lr"], cfg.get("lr_boundaries"), steps)),
             loss=keras.losses.BinaryCrossentropy(),
+            steps_per_execution=steps,
         )
         guard = NonFiniteGuard(name, section)
         history = component.fit(
@@ -439,7 +445,8 @@ def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, s
     """
     with reproducible(seed, deterministic):
         autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
-        autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy())
+        autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy(),
+                            steps_per_execution=int(steps))
         guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
         autoencoder.fit(_train_dataset(_images_as_data(data), "images", batch_size, seed=seed),
                         steps_per_epoch=int(steps), epochs=1,
@@ -528,7 +535,7 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
                 cfg.get("classifier_training", False),
             )
             trainer.compile(optimizer=keras.optimizers.Adam(
-                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8))
+                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8), steps_per_execution=every)
             initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
             keep = KeepBestWeights(component, "val_agreement", initial=initial)
             guard = CollapseGuard(floor) if attempt < restarts else None
