@@ -1,10 +1,11 @@
 """Hostile input to the run scripts, one table: each case exits 2 with one line on stderr, and changes no file.
 
-Every row runs a script as a user would (a subprocess) and asserts: exit status 2, one line on
-stderr naming the problem, no traceback, and no file created or changed in its output folder or
-in the model folders. The models are tiny hand-built .h5 files (a dense M, 1x1-conv components).
-Cases that fail before TensorFlow loads take about a second; the others about as long as its import,
-so the rows run two at a time. (NaN inputs, --data-dir fallback and the tfds path: test_cli_errors_data.py.)
+Every row runs a script as a user would (its ``main`` as its ``__main__`` block calls it) and asserts:
+exit status 2, one line on stderr naming the problem, no traceback, and no file created or changed in
+its output folder or in the model folders. The models are tiny hand-built .h5 files (a dense M, 1x1-conv
+components). The rows run in two batch processes (tests/cli_batch.py, stdout/stderr captured), so
+TensorFlow is imported twice, not once per row. (NaN inputs, --data-dir fallback and the tfds path:
+test_cli_errors_data.py.)
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from cli_table import changed, make_readonly, run_two_at_a_time, selected_ids, snapshot, undo_readonly
-from conftest import assert_one_line_error, run_script
+from cli_table import changed, make_readonly, run_batches, selected_ids, undo_readonly
+from conftest import assert_one_line_error
 from official_files import MNIST_NAMES, write_mnist
 
 C, D, A = "run_characterization.py", "run_defense.py", "run_analysis.py"
@@ -65,8 +66,8 @@ CASES = [
     Case("eps-c", C, ["--eps", "1.5"], ["outside [0, 1]"]),
     Case("eps-d", D, ["--eps", "0.3", "1.5"], ["outside [0, 1]"]),
     # unknown names
-    Case("dataset-c", C, ["--dataset", "imagenet"], ["unknown dataset", "mnist"]),
-    Case("dataset-d", D, ["--dataset", "imagenet"], ["unknown dataset"]),
+    Case("dataset-c", C, ["--dataset", "cifar100"], ["unknown dataset", "mnist"]),
+    Case("dataset-d", D, ["--dataset", "cifar100"], ["unknown dataset"]),
     Case("profile", C, ["--profile", "huge"], ["unknown profile"]),
     Case("attack-d", D, ["--attack", "cw"], ["unknown attack", "mim-w"]),
     Case("attack-c", C, ["--attacks", "spsa"], ["unknown attack"]),
@@ -172,7 +173,7 @@ def _prepare(case: Case, case_dir):
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory, request):
-    """Run the selected cases, two at a time: id -> (result, files before, files after, or a skip reason)."""
+    """Run the selected cases in two batch processes: id -> (result, files before, files after) or a skip reason."""
     work = tmp_path_factory.mktemp("cli-errors")
     selected = selected_ids(request, Case)
     models = _tiny_models(work / "models")
@@ -186,26 +187,26 @@ def outcomes(tmp_path_factory, request):
     readonly_ok = make_readonly(readonly)
     places = {"work": work, "data": work / "data", "damaged": work / "damaged", "readonly": readonly, **models}
 
-    def one(case: Case):
+    specs, skipped, releases = [], {}, []
+    for case in CASES:
+        if case.id not in selected:
+            continue
         if case.readonly and not readonly_ok:
-            return "no way to make a folder read-only here (root without chattr)"
+            skipped[case.id] = "no way to make a folder read-only here (root without chattr)"
+            continue
         case_dir = work / "cases" / case.id
         case_dir.mkdir(parents=True)
-        release = _prepare(case, case_dir)
+        releases.append(_prepare(case, case_dir))
         args = [a.format(case=case_dir, **places) for a in case.args]
         if case.with_out:
             args += ["--out", str(case_dir / "out")]
-        watched = [case_dir, readonly, *models.values()]
-        before = snapshot(*watched)
-        try:
-            result = run_script(case.script, *args, cwd=case_dir, timeout=300)
-        finally:
-            release()
-        return result, before, snapshot(*watched)
-
+        specs.append({"id": case.id, "script": case.script, "args": args, "cwd": case_dir,
+                      "watch": [case_dir, readonly, *models.values()]})
     try:
-        return run_two_at_a_time(one, [c for c in CASES if c.id in selected])
+        return {**run_batches(specs, tmp_path_factory.mktemp("batches")), **skipped}
     finally:
+        for release in releases:
+            release()
         if readonly_ok:
             undo_readonly(readonly)
 

