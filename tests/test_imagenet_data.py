@@ -85,7 +85,8 @@ def test_folder_layout_classes_splits_and_labels(layout, capsys):
 @pytest.mark.parametrize("shape, resized, offsets", [
     ((20, 40), (16, 32), (1, 9)),   # wide: short side 20 -> 16 = round(14 * 256 / 224)
     ((40, 21), (30, 16), (8, 1)),   # tall: long side int(16 * 40 / 21) = 30
-    ((16, 31), (16, 31), (1, 8)),   # (31 - 14) / 2 = 8.5 rounds half to even, as torchvision
+    ((16, 31), (16, 31), (1, 8)),   # (31 - 14) / 2 = 8.5 rounds half to even, as torchvision ...
+    ((16, 33), (16, 33), (1, 10)),  # ... and 9.5 to 10
 ])
 def test_evaluation_transform_resizes_the_short_side_and_keeps_the_centre(shape, resized, offsets):
     size = 14
