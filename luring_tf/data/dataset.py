@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-DATASETS = ("mnist", "svhn", "cifar10")
+DATASETS = ("mnist", "svhn", "cifar10", "imagenet")
 SOURCES = ("auto", "tfds", "files", "sample", "folder")
 
 # (H, W, C) of one image, per dataset.
-IMAGE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "cifar10": (32, 32, 3)}
-DISPLAY_NAMES = {"mnist": "MNIST", "svhn": "SVHN", "cifar10": "CIFAR10"}
-NUM_CLASSES = 10
+IMAGE_SHAPES = {"mnist": (28, 28, 1), "svhn": (32, 32, 3), "cifar10": (32, 32, 3), "imagenet": (224, 224, 3)}
+DISPLAY_NAMES = {"mnist": "MNIST", "svhn": "SVHN", "cifar10": "CIFAR10", "imagenet": "ImageNet"}
+NUM_CLASSES = 10  # the paper's three small data sets (ImageNet: 1,000, see luring_tf.data.imagenet)
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,9 @@ class Dataset:
     image_shape: (H, W, C) of one image (also for array-backed sources, from x_train).
     class_names: the class of each label (a folder's sub-folder names), None for the paper's data sets.
     skipped: unreadable image files left out (file-backed sources; recorded with the results).
+    preprocessing: how streams turn a stored image into x: None = decode, resize to image_shape (every
+    source but ImageNet); "imagenet" = MobileNetV2's transforms (:mod:`luring_tf.data.imagenet_preprocessing`:
+    short-side resize + centre crop, and random resized crop + flip for shuffled training batches).
 
     Reading the images, for every source (see :mod:`luring_tf.data.streams`): ``stream(split, batch_size,
     ...)`` = a ``tf.data`` pipeline; ``size(split)``; ``images(split, limit)`` = a materialised array, for
@@ -46,6 +49,7 @@ class Dataset:
     image_shape: tuple | None = None
     class_names: tuple | None = None
     skipped: int = 0
+    preprocessing: str | None = None
 
     def __post_init__(self):
         if self.image_shape is None and self.x_train is not None:

@@ -88,11 +88,31 @@ def is_image_folder(name: str, data_dir: str | Path | None) -> bool:
     return bool(folder.find_images(Path(data_dir).expanduser())[0])
 
 
+def _load_imagenet(source, data_dir, image_shape, seed, n_train, n_test, tfds_name, val_size) -> Dataset:
+    from luring_tf.data import imagenet
+
+    if tfds_name is not None:
+        raise UserError(f"--tfds {tfds_name} names another data set: --dataset imagenet reads tfds "
+                        f"{imagenet.TFDS_NAME} by itself (drop --tfds; --data-source tfds to insist on it)")
+    if data_dir is None and (source == "folder" or not imagenet.tfds_prepared(None)):
+        raise UserError(f"--dataset imagenet needs --data-dir DIR holding {imagenet.LAYOUT}, or "
+                        f"{imagenet.TFDS_LAYOUT}")
+    shape = IMAGE_SHAPES["imagenet"] if image_shape is None else tuple(image_shape)
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
+        raise UserError(f"imagenet images are square RGB crops: give an image shape (S, S, 3), not {shape}")
+    return imagenet.load_imagenet(data_dir, shape[0], source=source, val_size=val_size, seed=seed,
+                                  n_train=n_train, n_test=n_test)
+
+
 def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *, val_fraction: float = 0.17,
                  split_seed: int = 123, n_train: int | None = None, n_test: int | None = None,
                  sample_test_size: int = 1000, image_shape: tuple | None = None,
-                 test_size: int | float = 0.2, tfds_name: str | None = None) -> Dataset:
-    """Load `name` ("mnist" | "svhn" | "cifar10") split as the original code, or the user's images.
+                 test_size: int | float = 0.2, tfds_name: str | None = None, val_size: int = 10000) -> Dataset:
+    """Load `name` ("mnist" | "svhn" | "cifar10") split as the original code, or the user's images, or ImageNet.
+
+    "imagenet": :func:`luring_tf.data.imagenet.load_imagenet` (source "auto" | "folder" | "tfds"; `image_shape`
+    (S, S, 3), default 224; `val_size` images held out of train/ for validation, seed `split_seed`; `n_train` /
+    `n_test` keep the first images; `val_fraction`, `test_size` and `sample_test_size` do not apply).
 
     The user's images: source "folder" (or "auto" with a `data_dir` that holds JPEG/PNG images and not
     the official files) = :func:`luring_tf.data.folder.load_image_folder` (`image_shape`, default `name`'s;
@@ -112,6 +132,8 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
     Raises UserError, one line with the fix, for every data problem the user can solve.
     """
     _check_arguments(name, source, val_fraction, n_train, n_test)
+    if name == "imagenet":
+        return _load_imagenet(source, data_dir, image_shape, split_seed, n_train, n_test, tfds_name, val_size)
     if source != "sample":  # the sample ignores data_dir
         _check_data_dir(name, data_dir)
     shape = tuple(image_shape) if image_shape is not None else IMAGE_SHAPES[name]

@@ -13,6 +13,9 @@ seed, so equal images in files and in arrays give equal batches), each file deco
 Pipeline-backed splits (any tfds set by name, :mod:`luring_tf.data.tfds_any`): a ``Records`` per split
 makes the tfds pipeline of uint8 images; images are converted as they come and shuffled with a bounded
 buffer (:func:`shuffle_buffer`), each paired with its index so extras (M's logits) follow their image.
+ImageNet (``data.preprocessing == "imagenet"``, folder or tfds records of JPEG bytes) streams through
+:mod:`luring_tf.data.imagenet_preprocessing` instead: centre crops, and random crops + flips for shuffled
+training batches (:func:`train_is_augmented`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,12 @@ def size(data, split: str) -> int:
     """Number of images in ``split`` ("train" | "val" | "test")."""
     files = getattr(data, "files", None)
     return len(files[split]) if files is not None else len(getattr(data, f"x_{split}"))
+
+
+def train_is_augmented(data) -> bool:
+    """True when shuffled training batches are random crops (ImageNet): an image's x changes from batch to
+    batch, so M's logits on the train split cannot be cached per image -- compute them per batch."""
+    return getattr(data, "preprocessing", None) == "imagenet"
 
 
 def shuffle_buffer(count: int, shape) -> int:
@@ -118,6 +127,11 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
     arrays = [_extra(data, split, e) for e in extras]
+    if train_is_augmented(data):
+        from luring_tf.data import imagenet_preprocessing
+
+        return imagenet_preprocessing.stream(data, split, arrays, batch_size, shuffle=shuffle, seed=seed,
+                                             repeat=repeat)
     records = _split_records(data, split)
     if records is not None:
         return _records_stream(records, image_shape(data), arrays, batch_size, shuffle, seed, repeat)
@@ -181,6 +195,10 @@ def images(data, split: str, limit: int | None = None, batch_size: int = 256) ->
     shape = image_shape(data)
     if n == 0:
         return np.zeros((0, *shape), np.float32)
+    if train_is_augmented(data):
+        from luring_tf.data import imagenet_preprocessing
+
+        return imagenet_preprocessing.images(data, split, n, batch_size)
     if isinstance(files[split], Records):
         batches = files[split].make().take(n).map(lambda image: to_unit_image(image, shape),
                                                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -195,6 +213,9 @@ def content_key(data, split: str) -> bytes:
     """Bytes that identify the images of ``split`` (their pixels for arrays, their paths for files)."""
     files = getattr(data, "files", None)
     digest = hashlib.sha256()
+    preprocessing = getattr(data, "preprocessing", None)
+    if preprocessing is not None:  # other transforms of the same files are other images
+        digest.update(f"preprocessing {preprocessing}".encode())
     if files is not None and isinstance(files[split], Records):
         digest.update(repr((files[split].key, image_shape(data))).encode())
         return digest.digest()
