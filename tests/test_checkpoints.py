@@ -1,8 +1,10 @@
 """Resumable training (issue 12, item 3): a run interrupted mid-way continues from its last saved epoch and
-ends with the weights of an uninterrupted run (M with dropout, batch norm and augmentation; luring P with a
-warm-up and a learning-rate boundary after the interruption); a checkpoint of another configuration is
-ignored; a finished run leaves no checkpoint; resumed streams skip exactly the consumed images.
-Tiny models and data: one subprocess (killed by SIGKILL-like ``os._exit``) and a few seconds of training."""
+ends with the weights of an uninterrupted run -- luring P (warm-up, augmentation, an lr boundary after the
+interruption) in a subprocess that dies by ``os._exit`` after 2 of 4 evaluations; M (dropout, batch norm,
+augmentation, an lr boundary after the interruption) from the checkpoint an uninterrupted run left after
+epoch 2, copied aside (what a kill there leaves: the file is replaced atomically). A checkpoint of another
+configuration is ignored and replaced; a finished run leaves no checkpoint; streams skip exactly the
+consumed images. Tiny models and data; the subprocess runs beside the in-process trainings."""
 
 import contextlib
 import io
@@ -172,8 +174,8 @@ def test_a_killed_luring_training_resumes_from_evaluation_2_with_the_uninterrupt
 
 
 def test_a_checkpoint_of_another_configuration_is_ignored_and_replaced(m_runs):
-    *_, snapshot, log = m_runs
-    assert f"ignoring the checkpoint {checkpoints.at(m_runs[2], 'M').path}: it was saved by another configuration" in log
+    _, _, folder, snapshot, log = m_runs
+    assert f"ignoring the checkpoint {checkpoints.at(folder, 'M').path}: it was saved by another configuration" in log
     assert "resuming" not in log and _epochs_run(log) == ["1/4", "2/4", "3/4", "4/4"]  # trained from the start
     meta = json.loads(str(files.read_npz(snapshot / "M" / checkpoints.FILE)["meta"]))
     assert meta["key"] != OTHER_KEY and meta["epoch"] == 2  # replaced by the new run's own checkpoint

@@ -152,8 +152,9 @@ def _train_dataset(data, target, batch_size: int, augment: Augmentation | None =
                         skip=int(start_batch) * int(batch_size))
     if augment is not None:
         key = tf.constant(int(seed), tf.int64)
-        ds = ds.enumerate(start=int(start_batch)).map(lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
-                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.enumerate(start=int(start_batch)).map(
+            lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -224,6 +225,7 @@ def _data_key(data) -> tuple:
 
 
 def _augment_key(augment):
+    """The augmentation's settings (for checkpoint keys)."""
     return None if augment is None else dict(vars(augment), type=type(augment).__name__)
 
 
