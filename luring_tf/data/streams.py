@@ -117,12 +117,16 @@ def _extra(data, split: str, extra):
 
 
 def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = False, seed: int = 0,
-           repeat: bool = False) -> tf.data.Dataset:
+           repeat: bool = False, skip: int = 0) -> tf.data.Dataset:
     """Batches of ``split``: ``x`` alone, or ``(x, *extras)`` when ``extras`` are given.
 
     ``x``: float32 [B,H,W,C] in [0,1]. Each extra: "labels" (the split's int64 labels), "images" (x
     again, for autoencoders) or an array with one row per image (e.g. M's logits). ``shuffle``: one
     buffer of the whole split, seeded, reshuffled on each pass; ``repeat``: endless. Prefetched.
+    ``skip``: the first ``skip`` images of the (shuffled, repeated) sequence are left out before they are
+    decoded -- a resumed training continues where it stopped (:mod:`luring_tf.training.checkpoints`).
+    Pipeline-backed splits cannot skip without converting every image: with ``skip`` they start a new
+    order instead (the shuffle seeded by ``seed`` and ``skip``), so a resumed run is not bit-identical.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
@@ -134,6 +138,7 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
                                              repeat=repeat)
     records = _split_records(data, split)
     if records is not None:
+        seed = seed if not skip else int.from_bytes(hashlib.sha256(repr((seed, skip)).encode()).digest()[:4], "big")
         return _records_stream(records, image_shape(data), arrays, batch_size, shuffle, seed, repeat)
     paths = _split_files(data, split)
     if paths is None:
@@ -146,6 +151,8 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
         ds = ds.shuffle(len(columns[0]), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if skip:
+        ds = ds.skip(int(skip))
     if paths is not None:
         ds = ds.map(_decoder(image_shape(data), [a is None for a in arrays]), num_parallel_calls=tf.data.AUTOTUNE,
                     deterministic=True)

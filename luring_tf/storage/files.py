@@ -72,12 +72,12 @@ def check_writable(folder, flag: str = "--out") -> Path:
     return folder
 
 
-def write_npz(path, **arrays) -> Path:
-    """Write arrays losslessly (``np.savez_compressed``) atomically."""
+def write_npz(path, *, compress: bool = True, **arrays) -> Path:
+    """Write arrays losslessly (``np.savez_compressed``; ``np.savez`` when not ``compress``) atomically."""
 
     def write(tmp: Path):
         with open(tmp, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            (np.savez_compressed if compress else np.savez)(handle, **arrays)
 
     return _atomic(Path(path), write)
 

@@ -10,7 +10,9 @@ M more than :data:`PAPER_GAP` under the paper's Table 8 test accuracy prints a w
 (``below_paper: true``); a T at chance level prints a warning (``at_chance: true``).
 Every model is built and trained from ``config["seed"]`` alone (``deterministic``: TF op
 determinism during training, see :func:`luring_tf.training.reproducible`), whatever was trained
-or loaded before it in the process.
+or loaded before it in the process. Trainings are resumable: each writes its checkpoint to
+``models_dir/.checkpoints/<M|stack|auto|ce|luring>/`` at every epoch end and an interrupted one
+continues from there when the same command runs again (:mod:`luring_tf.training.checkpoints`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 import architectures
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
-from luring_tf.training import trainers
+from luring_tf.training import checkpoints, trainers
 from luring_tf.errors import UserError
 from luring_tf.storage.models_io import compose, load_model, model_paths, save_model
 from luring_tf.report.paper_values import TABLE_8
@@ -111,6 +113,7 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
         lambda: architectures.build_classifier(dataset), data, cfg,
         augment=trainers.augmentation(cfg.get("augment"), data.x_train.shape[1]),
         seed=config["seed"], name="M", section=section, deterministic=config.get("deterministic", True), wrap=wrap,
+        checkpoint=checkpoints.at(models_dir, "M"),
     )
     seconds = round(time.time() - start, 1)
     save_model(model, path, overwrite=True)
@@ -139,16 +142,19 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
                 architectures.build_classifier(dataset, name="M_stack"),
             )
         protected, summary = trainers.train_classifier(build, data, cfg, augment=augment, seed=seed, name="stack T",
-                                                       section="stack", deterministic=deterministic)
+                                                       section="stack", deterministic=deterministic,
+                                                       checkpoint=checkpoints.at(models_dir, approach))
         component = protected.layers[0]
     else:
         with trainers.reproducible(seed, deterministic):  # P's initial weights depend on the seed only
             component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
         if approach == "auto":
-            summary = trainers.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic)
+            summary = trainers.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic,
+                                                 checkpoint=checkpoints.at(models_dir, approach))
         else:
             summary = trainers.train_component(component, classifier, data, cfg, approach, augment, seed,
-                                               deterministic=deterministic)
+                                               deterministic=deterministic,
+                                               checkpoint=checkpoints.at(models_dir, approach))
         protected = compose(component, classifier)
     seconds = round(time.time() - start, 1)
     save_model(component, paths["P"], overwrite=True)

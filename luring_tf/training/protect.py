@@ -10,6 +10,10 @@ or built by a user's ``--component module:function``. Files written beside ``nam
 * ``name_luring_T.h5``: T = ``Sequential([P_saved, M])``, taking M's own inputs;
 * ``name_luring.json``: the record (input range, component rule, λ, data, agreement ...).
 
+While P trains, its checkpoint lives in ``.checkpoints/name_luring/`` beside ``name.h5``: an
+interrupted protection resumes from its last evaluation when the same command runs again
+(:mod:`luring_tf.training.checkpoints`).
+
 Both models hold only built-in layers (``Rescaling`` for the range) and load with plain
 ``keras.models.load_model``. Inside, P trains on [0,1] images against the [0,1] view of M
 (:func:`unit_view`). Labels are never needed: an unlabeled folder's "labels" are M's own
@@ -182,7 +186,7 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
     ``data_dir``: recorded (with ``config['data']`` and the seed) so that evaluation and export find the same
     test hold-out again.
     """
-    from luring_tf.training import trainers
+    from luring_tf.training import checkpoints, trainers
 
     target = Path(target_path) if target_path is not None else None
     name = f"--target-model {target}" if target else "your model"
@@ -195,8 +199,9 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
     component01, how = build_component(image_shape, component, cfg.get("dropout", 0.0))
     augment = trainers.augmentation(cfg.get("augment"), image_shape[0])
     start = time.time()
+    location = checkpoints.at(target.parent, f"{target.stem}_luring") if target is not None and save else None
     summary = trainers.train_component(component01, classifier01, data, cfg, "luring", augment, config["seed"],
-                                       deterministic=config.get("deterministic", True))
+                                       deterministic=config.get("deterministic", True), checkpoint=location)
     # Nothing non-finite is saved: P's weights and both models' test outputs are checked first.
     check_finite([np.asarray(w) for w in component01.get_weights()],
                  f"the weights of the luring component P trained for {target or 'your model'}",

@@ -22,6 +22,10 @@ Python round trip per step. Every callback here acts at epoch ends.
 
 Divergence: a non-finite loss after any epoch / evaluation, or non-finite weights after training,
 stop the run with a one-line :class:`~luring_tf.errors.UserError` naming the model.
+
+Checkpoints: given ``checkpoint`` (a :class:`~luring_tf.training.checkpoints.Location`), every training
+saves its state at each epoch end and an interrupted one resumes from its last saved epoch with the
+same result (:mod:`luring_tf.training.checkpoints`); the checkpoint is deleted when training ends.
 """
 
 from __future__ import annotations
@@ -41,7 +45,9 @@ import tensorflow as tf
 from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
+from luring_tf.training import checkpoints
 from luring_tf.training.losses import luring_loss, mimic_cross_entropy
+from luring_tf.storage.fingerprint import weights_digest
 from luring_tf.storage.models_io import logits_view
 
 OBJECTIVES = ("luring", "ce")
@@ -133,18 +139,22 @@ def augmentation(spec, image_side: int | None = None) -> Augmentation | None:
     return Augmentation(spec.get("rotation_deg", 0), spec.get("shift_px", 0))
 
 
-def _train_dataset(data, target, batch_size: int, augment: Augmentation | None = None, seed: int = 0) -> tf.data.Dataset:
+def _train_dataset(data, target, batch_size: int, augment: Augmentation | None = None, seed: int = 0,
+                   start_batch: int = 0) -> tf.data.Dataset:
     """Endless shuffled (x, target) batches of ``data``'s train split (reshuffled each pass, seeded); batch i
     augmented with seed (seed, i). ``target``: "labels", "images" or an array aligned with the split.
+    ``start_batch``: the batches before it are skipped (a resumed training), before decoding.
 
     A stream (:func:`luring_tf.data.streams.stream`): array-backed data give the batches, in the order, of
     the pipeline the port used before streams; file-backed data are decoded as they stream.
     """
-    ds = streams.stream(data, "train", batch_size, extras=(target,), shuffle=True, seed=seed, repeat=True)
+    ds = streams.stream(data, "train", batch_size, extras=(target,), shuffle=True, seed=seed, repeat=True,
+                        skip=int(start_batch) * int(batch_size))
     if augment is not None:
         key = tf.constant(int(seed), tf.int64)
-        ds = ds.enumerate().map(lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
-                                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.enumerate(start=int(start_batch)).map(
+            lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -209,9 +219,20 @@ class KeepBestWeights(keras.callbacks.Callback):
             self.target.set_weights(self.best_weights)
 
 
+def _data_key(data) -> tuple:
+    """What identifies the training and validation images of ``data`` (for checkpoint keys)."""
+    return streams.content_key(data, "train"), streams.content_key(data, "val")
+
+
+def _augment_key(augment):
+    """The augmentation's settings (for checkpoint keys)."""
+    return None if augment is None else dict(vars(augment), type=type(augment).__name__)
+
+
 def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=None, seed: int = 0, *,
                      name: str = "M", section: str = "base", deterministic: bool = True,
-                     wrap: Callable[[keras.Model], keras.Model] | None = None):
+                     wrap: Callable[[keras.Model], keras.Model] | None = None,
+                     checkpoint: checkpoints.Location | None = None):
     """Train a softmax classifier with labels; returns ``(model, summary)``.
 
     ``build`` is called after seeding. ``cfg``: ``epochs, batch_size, lr, lr_boundaries`` (epochs)
@@ -221,11 +242,16 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
     the model and its config section in messages. ``wrap`` (optional): called on the fresh model,
     returns the trainer that is compiled and fitted instead of it (a ``keras.Model`` holding it with
     its own ``train_step``, e.g. :class:`luring_tf.defenses.adversarial_training.AdversarialTrainer`);
-    the plain model is what is selected, checked and returned.
+    the plain model is what is selected, checked and returned. ``checkpoint``: resumable training
+    (:mod:`luring_tf.training.checkpoints`); an interrupted fallback run resumes with the first run's
+    stored result.
     """
     steps = math.ceil(streams.size(data, "train") / cfg["batch_size"])
+    key = checkpoints.run_key("classifier", name, section, cfg, seed, deterministic, _augment_key(augment),
+                              *_data_key(data))
+    resume = checkpoints.load(checkpoint, key, name)
 
-    def run(lr_values):
+    def run(lr_values, index=0, first=None):
         with reproducible(seed, deterministic):
             model = build()
             trainer = wrap(model) if wrap is not None else model
@@ -236,29 +262,41 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
                 steps_per_execution=steps,
             )
             keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
+            saver = checkpoints.EpochCheckpoint(checkpoint, key, name, cfg["epochs"], trainer.variables, keep,
+                                                run=index, resume=resume, **(first or {}))
             trainer.fit(
-                _train_dataset(data, "labels", cfg["batch_size"], augment, seed),
+                _train_dataset(data, "labels", cfg["batch_size"], augment, seed, saver.initial_epoch * steps),
                 steps_per_epoch=steps,
                 epochs=cfg["epochs"],
+                initial_epoch=saver.initial_epoch,
                 validation_data=streams.stream(data, "val", VALIDATION_BATCH, extras=("labels",)),
-                callbacks=[guard, keep],
+                callbacks=[guard, keep, saver],
                 verbose=_verbose(),
             )
         return model, guard, {"lr": lr_values, "best_val_accuracy": keep.best, "best_epoch": keep.best_epoch}
 
-    model, guard, summary = run(cfg["lr"])
+    if resume is not None and resume.run == 1:  # interrupted in the fallback run: the first run's result is stored
+        with reproducible(seed, deterministic):
+            model = build()
+        model.set_weights(resume.carry)
+        failed, summary = resume.extra["first_failed"], resume.extra["first_summary"]
+    else:
+        model, guard, summary = run(cfg["lr"])
+        failed = guard.failed
     fallback = cfg.get("lr_fallback")
-    if fallback is not None and (guard.failed or summary["best_val_accuracy"] < cfg.get("fallback_below", 0.0)):
-        reason = ("diverged (non-finite loss)" if guard.failed else
+    if fallback is not None and (failed or summary["best_val_accuracy"] < cfg.get("fallback_below", 0.0)):
+        reason = ("diverged (non-finite loss)" if failed else
                   f"reached a best validation accuracy of {summary['best_val_accuracy']:.4f} < {cfg['fallback_below']}")
         print(f"{name} with lr {cfg['lr']} {reason}: retraining with lr {fallback}", flush=True)
-        second, second_guard, second_summary = run(fallback)
+        first = {"extra": {"first_failed": failed, "first_summary": summary}, "carry": model.get_weights()}
+        second, second_guard, second_summary = run(fallback, 1, first)
         second_guard.check()
-        if guard.failed or second_summary["best_val_accuracy"] > summary["best_val_accuracy"]:
+        if failed or second_summary["best_val_accuracy"] > summary["best_val_accuracy"]:
             model, summary = second, dict(second_summary, first_attempt=summary)
     else:
         guard.check()
     check_trained_weights(model, name, section)
+    checkpoints.finish(checkpoint)
     return model, summary
 
 
@@ -268,9 +306,13 @@ def reinitialise(model: keras.Model) -> None:
 
 
 def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *, name: str = "auto P",
-                      section: str = "auto", deterministic: bool = True) -> dict:
+                      section: str = "auto", deterministic: bool = True,
+                      checkpoint: checkpoints.Location | None = None) -> dict:
     """Auto: P (re-initialised from ``seed``) trained alone with binary cross-entropy on (x, x);
-    last-epoch weights kept."""
+    last-epoch weights kept. ``checkpoint``: resumable training (:mod:`luring_tf.training.checkpoints`)."""
+    key = checkpoints.run_key("autoencoder", name, section, cfg, seed, deterministic,
+                              checkpoints.architecture(component), *_data_key(data))
+    resume = checkpoints.load(checkpoint, key, name)
     with reproducible(seed, deterministic):
         reinitialise(component)
         steps = math.ceil(streams.size(data, "train") / cfg["batch_size"])
@@ -280,17 +322,20 @@ def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *,
             steps_per_execution=steps,
         )
         guard = NonFiniteGuard(name, section)
-        history = component.fit(
-            _train_dataset(data, "images", cfg["batch_size"], seed=seed),
+        saver = checkpoints.EpochCheckpoint(checkpoint, key, name, cfg["epochs"], component.variables, resume=resume)
+        component.fit(
+            _train_dataset(data, "images", cfg["batch_size"], seed=seed, start_batch=saver.initial_epoch * steps),
             steps_per_epoch=steps,
             epochs=cfg["epochs"],
+            initial_epoch=saver.initial_epoch,
             validation_data=streams.stream(data, "val", VALIDATION_BATCH, extras=("images",)),
-            callbacks=[guard],
+            callbacks=[guard, saver],
             verbose=_verbose(),
         )
     guard.check()
     check_trained_weights(component, name, section)
-    return {"final_val_loss": float(history.history["val_loss"][-1])}
+    checkpoints.finish(checkpoint)
+    return {"final_val_loss": float(saver.logs["val_loss"])}
 
 
 def _training_copy(classifier: keras.Model) -> keras.Model:
@@ -491,7 +536,7 @@ def warm_start(component: keras.Model, data, steps: int, batch_size: int, seed: 
 
 
 def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0, *,
-                    deterministic: bool = True) -> dict:
+                    deterministic: bool = True, checkpoint: checkpoints.Location | None = None) -> dict:
     """Train P against frozen M with ``objective`` ('luring' or 'ce'); best val agreement kept.
 
     ``component`` is re-initialised from ``seed`` (its incoming weights are discarded), so its
@@ -506,10 +551,16 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     ``identity_warmup_steps`` (default 0): steps of :func:`identity_warmup` before the objective
     (another departure, used by the quick MNIST profile; 0 = the original's random start), run
     once per process for C-E and Luring when they are identical (:func:`warm_start`).
+    ``checkpoint``: resumable training (:mod:`luring_tf.training.checkpoints`), one checkpoint per
+    evaluation interval; a resumed restart attempt skips the attempts before it, a resumed
+    evaluation interval skips the warm-up (its result is in the checkpoint).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
     name = f"{objective} P"
+    key = checkpoints.run_key("component", objective, cfg, seed, deterministic, _augment_key(augment),
+                              checkpoints.architecture(component), weights_digest(classifier), *_data_key(data))
+    resume = checkpoints.load(checkpoint, key, name)
     with reproducible(seed, deterministic):
         train_logits = classifier_logits(classifier, streams.stream(data, "train", 500))
         val_logits = classifier_logits(classifier, streams.stream(data, "val", 500))
@@ -519,14 +570,15 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     every = int(cfg["eval_every"])
     restarts = int(cfg.get("restarts", 3))
     warmup = int(cfg.get("identity_warmup_steps", 0))
-    for attempt in range(restarts + 1):
+    for attempt in range(resume.run if resume is not None else 0, restarts + 1):
         if attempt:
             print(f"{objective}: P collapsed to a constant image (validation agreement "
                   f"no better than a constant image's {floor:.3f}); "
                   f"restart {attempt}/{restarts} with a new initialisation", flush=True)
         with reproducible(seed + attempt, deterministic):
             reinitialise(component)
-        if warmup:
+        resumed = checkpoints.resumes(resume, attempt)
+        if warmup and resumed is None:
             warm_start(component, data, warmup, cfg["batch_size"], seed + attempt,
                        name=name, section=objective, deterministic=deterministic)
         with reproducible(seed + attempt, deterministic):
@@ -536,22 +588,30 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
             )
             trainer.compile(optimizer=keras.optimizers.Adam(
                 learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8), steps_per_execution=every)
-            initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
+            initial = (resumed.extra["initial"] if resumed is not None else
+                       trainer.evaluate(val, verbose=0, return_dict=True)["agreement"])
             keep = KeepBestWeights(component, "val_agreement", initial=initial)
             guard = CollapseGuard(floor) if attempt < restarts else None
             finite = NonFiniteGuard(name, objective)
+            evaluations = math.ceil(int(cfg["steps"]) / every)
+            state = component.variables + (trainer.training_classifier.variables if trainer.classifier_training else [])
+            saver = checkpoints.EpochCheckpoint(checkpoint, key, name, evaluations, state, keep, run=attempt,
+                                                resume=resumed, extra={"initial": float(initial)})
             trainer.fit(
-                _train_dataset(data, train_logits, cfg["batch_size"], augment, seed + attempt),
+                _train_dataset(data, train_logits, cfg["batch_size"], augment, seed + attempt,
+                               saver.initial_epoch * every),
                 steps_per_epoch=every,
-                epochs=math.ceil(int(cfg["steps"]) / every),
+                epochs=evaluations,
+                initial_epoch=saver.initial_epoch,
                 validation_data=val,
-                callbacks=[finite, keep] + ([guard] if guard else []),
+                callbacks=[finite, keep] + ([guard] if guard else []) + [saver],
                 verbose=_verbose(),
             )
         finite.check()
         if guard is None or not guard.collapsed:
             break
     check_trained_weights(component, name, objective)
+    checkpoints.finish(checkpoint)
     if keep.best_weights is None:
         print(f"warning: {objective} training never beat the random component's validation agreement "
               f"({initial:.3f}); P likely collapsed to a constant image: try a lower lr or another --seed",
