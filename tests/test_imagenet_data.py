@@ -150,6 +150,19 @@ def test_training_batches_repeat_with_the_seed_and_change_with_the_epoch(layout)
     np.testing.assert_array_equal(evaluation, plain)
 
 
+def test_a_resumed_training_stream_continues_with_the_same_crops(layout):
+    """skip = what a resumed training already consumed: the rest of the sequence, crops included, unchanged."""
+    from luring_tf.data import streams
+
+    data = load_imagenet(layout, S, source="folder", val_size=4, seed=1)
+    full = [x.numpy() for x in streams.stream(data, "train", 8, shuffle=True, seed=5, repeat=True).take(4)]
+    resumed = [x.numpy() for x in streams.stream(data, "train", 8, shuffle=True, seed=5, repeat=True,
+                                                 skip=16).take(2)]
+    for a, b in zip(full[2:], resumed):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(full[0], resumed[0])
+
+
 @pytest.mark.parametrize("change, words", [
     (lambda r: (r / "val" / "n09999999").mkdir() or (r / "val" / "n09999999" / "a.JPEG").write_bytes(
         _jpeg(np.zeros((8, 8, 3), np.uint8))), ["val/n09999999 is not a class of train/"]),

@@ -102,10 +102,13 @@ def training_transform(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tenso
 
 
 def stream(data, split: str, arrays: list, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-           repeat: bool = False, limit: int | None = None) -> tf.data.Dataset:
+           repeat: bool = False, limit: int | None = None, skip: int = 0) -> tf.data.Dataset:
     """Batches ``x`` or ``(x, *extras)`` of an ImageNet split (see :func:`luring_tf.data.streams.stream`).
 
     ``arrays``: one per extra, aligned with the split (None = x again). ``limit``: only the first images.
+    ``skip``: the first ``skip`` items of the shuffled, repeated sequence are dropped before they are read
+    or decoded, and the crop counter keeps counting them, so a resumed training sees the same crops as an
+    uninterrupted one (folders and the tfds records of JPEG bytes alike).
     """
     size = streams.image_shape(data)[0]
     records = streams._split_records(data, split)
@@ -134,7 +137,10 @@ def stream(data, split: str, arrays: list, batch_size: int, *, shuffle: bool = F
         x = training_transform(image, size, tf.stack([key, n])) if augment else evaluation_transform(image, size)
         return x, i
 
-    ds = ds.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.enumerate()
+    if skip:
+        ds = ds.skip(int(skip))
+    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     tables = [None if a is None else tf.constant(a) for a in arrays]
     if tables:
         ds = ds.map(lambda x, i: (x, *[x if t is None else tf.gather(t, i) for t in tables]))

@@ -125,8 +125,8 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
     buffer of the whole split, seeded, reshuffled on each pass; ``repeat``: endless. Prefetched.
     ``skip``: the first ``skip`` images of the (shuffled, repeated) sequence are left out before they are
     decoded -- a resumed training continues where it stopped (:mod:`luring_tf.training.checkpoints`).
-    Pipeline-backed splits cannot skip without converting every image: with ``skip`` they start a new
-    order instead (the shuffle seeded by ``seed`` and ``skip``), so a resumed run is not bit-identical.
+    ImageNet splits skip exactly too (before decoding, the crop counter kept). Other pipeline-backed splits
+    (``--tfds``) cannot skip without converting every image: with ``skip`` they start a new order instead (the shuffle seeded by ``seed`` and ``skip``), so a resumed run is not bit-identical.
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
@@ -135,7 +135,7 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
         from luring_tf.data import imagenet_preprocessing
 
         return imagenet_preprocessing.stream(data, split, arrays, batch_size, shuffle=shuffle, seed=seed,
-                                             repeat=repeat)
+                                             repeat=repeat, skip=skip)
     records = _split_records(data, split)
     if records is not None:
         seed = seed if not skip else int.from_bytes(hashlib.sha256(repr((seed, skip)).encode()).digest()[:4], "big")
