@@ -24,6 +24,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -174,42 +175,58 @@ def _pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
     return np.concatenate([array, np.repeat(array[-1:], rows - len(array), axis=0)])
 
 
+def _local_replica_ids(current: tf.distribute.Strategy) -> list[int]:
+    """Global replica ids (over all workers) of this worker's devices, in ``extended.worker_devices`` order."""
+    ids = []
+
+    def record(ctx):
+        ids.append(int(ctx.replica_id_in_sync_group))
+        return tf.zeros([])
+
+    current.experimental_distribute_values_from_function(record)
+    return ids
+
+
 def shard_map(function, arrays: tuple, current: tf.distribute.Strategy | None = None):
     """``function(*shard)`` on each replica's contiguous shard of ``arrays``, results gathered in the original order.
 
-    ``arrays``: numpy arrays of N rows each; ``function`` takes numpy shards and returns (a float32 array of
-    n_shard rows, an extra Python value). Shard r (global replica id over all workers) holds rows
-    [r·s, (r+1)·s) with s = ceil(N / replicas), the last shards padded by repeating the last row (results of
-    padded rows are dropped). Runs eagerly per replica (``strategy.run`` on one thread per local device), so
-    ``function`` may use numpy. Returns (the gathered float32 [N, ...] array, the list of extras of this
-    worker's replicas, the numbers of real rows of those replicas).
+    ``arrays``: numpy arrays of N rows each; ``function`` takes numpy shards and returns (an array of as many
+    rows, an extra Python value). Shard r (global replica id over all workers) holds rows [r·s, (r+1)·s) with
+    s = ceil(N / replicas); the last shards are padded by repeating the last row (their results are dropped).
+    Each local shard runs eagerly on its own thread under ``tf.device`` of its replica's device (not inside
+    ``strategy.run``: a ``tf.random.Generator`` made there would mix the replica id into its stream, and the
+    shards must draw what one device would); mirrored variables are read from that device's copy. The
+    results are gathered over all replicas (and workers) with ``strategy.gather``.
+    Returns (the gathered float32 [N, ...] array, this worker's extras, by replica).
     """
     current = current or strategy()
     count = int(current.num_replicas_in_sync)
     n = len(arrays[0])
     size = -(-n // count)
-    padded = [_pad_rows(a, size * count) for a in arrays]
-    real = [max(0, min(size, n - r * size)) for r in range(count)]
+    padded = [_pad_rows(np.asarray(a), size * count) for a in arrays]
+    ids = _local_replica_ids(current)
+    devices = list(current.extended.worker_devices)
+    outputs, extras, errors = {}, {}, []
 
-    def shard(ctx, a):
-        r = ctx.replica_id_in_sync_group
-        return tf.constant(a[r * size:(r + 1) * size])
+    def work(replica: int, device: str) -> None:
+        try:
+            with tf.device(device):
+                out, extra = function(*[a[replica * size:(replica + 1) * size] for a in padded])
+            outputs[replica], extras[replica] = np.asarray(out, np.float32), extra
+        except BaseException as exc:  # re-raised on the caller's thread
+            errors.append(exc)
 
-    per_replica = [current.experimental_distribute_values_from_function(lambda ctx, a=a: shard(ctx, a))
-                   for a in padded]
-    extras = []
-
-    def run(*shards):
-        ctx = tf.distribute.get_replica_context()
-        out, extra = function(*[s.numpy() for s in shards])
-        extras.append((ctx.replica_id_in_sync_group, extra))
-        return tf.constant(np.asarray(out, np.float32))
-
-    result = current.run(run, args=tuple(per_replica))
-    gathered = current.gather(result, axis=0).numpy()
-    extras.sort(key=lambda item: item[0])
-    counts = [real[r] for r, _ in extras]
-    return gathered[:n], [extra for _, extra in extras], counts
+    threads = [threading.Thread(target=work, args=(r, d)) for r, d in zip(ids, devices)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    values = current.experimental_distribute_values_from_function(
+        lambda ctx: tf.constant(outputs[int(ctx.replica_id_in_sync_group)]))
+    gathered = current.gather(values, axis=0).numpy()
+    return gathered[:n], [extras[r] for r in ids]
 
 
 def distributed() -> bool:
