@@ -1,7 +1,7 @@
 """Subprocess side of tests/test_distribute.py: TensorFlow must see two logical CPUs before it starts.
 
-    python tests/distribute_checks.py mirrored OUT.npz     # 1 vs 2 replicas: training (luring, C-E) and MIM
-    python tests/distribute_checks.py worker OUT.npz       # one worker of a TF_CONFIG cluster: a few luring steps
+    python tests/distribute_checks.py mirrored OUT.npz     # 1 vs 2 replicas: luring / C-E steps and MIM
+    python tests/distribute_checks.py worker OUT.npz       # one worker of a TF_CONFIG cluster: train_component
 
 Writes the arrays the test compares to ``OUT.npz``. Tiny models (8x8 images, 3 classes), a few seconds each.
 """
@@ -61,19 +61,20 @@ def component():
                              keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")], name="P")
 
 
-def train(objective: str, dataset) -> list:
+def train(objective: str, dataset) -> np.ndarray:
     """P trained against M under the current strategy (both built in its scope); P's weights."""
     from luring_tf.training import distribute, trainers
 
     with distribute.scope():
         m, p = classifier(), component()
     trainers.train_component(p, m, dataset, CFG, objective, seed=0)
-    return p.get_weights()
+    return flat(p)
 
 
-def sgd_steps(dataset, steps: int = 4) -> np.ndarray:
-    """P after ``steps`` plain-SGD luring steps in :class:`ComponentTrainer` (SGD, unlike Adam, is not invariant
-    to the scale of the gradients: a wrong global-batch averaging shows in the weights)."""
+def fit_steps(objective: str, dataset, optimizer: str, steps: int = 3) -> np.ndarray:
+    """P after ``steps`` steps of ``objective`` in :class:`ComponentTrainer` (fit, no validation), under the
+    current strategy. ``optimizer``: "adam" (as train_component) or "sgd" (plain SGD, unlike Adam not
+    invariant to the scale of the gradients: a wrong global-batch average shows in the weights)."""
     import keras
 
     from luring_tf.training import distribute, trainers
@@ -81,12 +82,17 @@ def sgd_steps(dataset, steps: int = 4) -> np.ndarray:
     with distribute.scope():
         keras.utils.set_random_seed(0)
         m, p = classifier(), component()
-        trainer = trainers.ComponentTrainer(p, m, "luring")
-        trainer.compile(optimizer=keras.optimizers.SGD(0.5), steps_per_execution=distribute.steps_per_execution(steps))
+        trainer = trainers.ComponentTrainer(p, m, objective)
+        optimizer = keras.optimizers.SGD(0.5) if optimizer == "sgd" else keras.optimizers.Adam(0.01)
+        trainer.compile(optimizer=optimizer, steps_per_execution=distribute.steps_per_execution(steps))
     logits = trainers.classifier_logits(m, dataset.x_train)
     trainer.fit(trainers._train_dataset(dataset, logits, CFG["batch_size"], seed=0), steps_per_epoch=steps,
                 epochs=1, verbose=0)
-    return np.concatenate([w.ravel() for w in p.get_weights()])
+    return flat(p)
+
+
+def flat(model) -> np.ndarray:
+    return np.concatenate([w.ravel() for w in model.get_weights()])
 
 
 def mirrored(out: str) -> None:
@@ -95,23 +101,24 @@ def mirrored(out: str) -> None:
     from luring_tf.training import distribute, trainers
 
     dataset = data()
-    x_attack, y_attack = dataset.x_val[:7], dataset.y_val[:7]  # 7 examples on 2 replicas: padded shard
-    params = {"eps_iter": 0.02, "nb_iter": 5}
+    x_attack, y_attack = dataset.x_val[:7], dataset.y_val[:7]  # 7 examples on 2 replicas: a padded shard
     results = {}
     for name in ("one", "mirrored"):
         distribute.use(name)
         results[f"replicas_{name}"] = np.array(distribute.replicas())
-        for objective in ("luring", "ce"):
-            results[f"{objective}_{name}"] = np.concatenate([w.ravel() for w in train(objective, dataset)])
-        results[f"sgd_{name}"] = sgd_steps(dataset)
+        if name == "one":  # what the two workers ran, on one device
+            results["train_component_one"] = train("luring", dataset)
+        results[f"luring_{name}"] = fit_steps("luring", dataset, "adam")
+        results[f"ce_{name}"] = fit_steps("ce", dataset, "sgd")
         with distribute.scope():
             m = classifier()
-        x_adv, info = adversarial.craft("mim", m, x_attack, y_attack, 0.1, params, verbose=False)
+        x_adv, info = adversarial.craft("mim", m, x_attack, y_attack, 0.1, {"eps_iter": 0.02, "nb_iter": 5},
+                                        verbose=False)
         results[f"mim_{name}"], results[f"mim_queries_{name}"] = x_adv, np.array(info["queries"])
     # The same mirrored SGD steps with each replica's batch mean left unscaled (gradients summed over 2
     # replicas = twice the global mean's): must differ, else the comparison above proves nothing.
     trainers.ComponentTrainer._global_share = staticmethod(lambda loss, x: loss)
-    results["sgd_unscaled"] = sgd_steps(dataset)
+    results["ce_unscaled"] = fit_steps("ce", dataset, "sgd")
     np.savez(out, **results)
 
 
@@ -119,8 +126,8 @@ def worker(out: str) -> None:
     from luring_tf.training import distribute
 
     distribute.use("multiworker")
-    weights = train("luring", data(n_train=64))
-    np.savez(out, weights=np.concatenate([w.ravel() for w in weights]), replicas=np.array(distribute.replicas()),
+    weights = train("luring", data())
+    np.savez(out, weights=weights, replicas=np.array(distribute.replicas()),
              chief=np.array(distribute.is_chief()))
 
 

@@ -256,6 +256,31 @@ def _stop_keras_peeking() -> None:
     if not _KERAS_SYMBOLIC_BUILD:
         _KERAS_SYMBOLIC_BUILD.append(TensorFlowTrainer._maybe_symbolic_build)
         TensorFlowTrainer._maybe_symbolic_build = _build_without_peeking
+        _mean_scalars_over_workers()
+
+
+def _mean_scalars_over_workers() -> None:
+    """Keras 3.15 averages the step outputs (the logged metrics, scalars) of a multi-worker run with
+    ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars ("Invalid reduction dimension 0"): scalars
+    are averaged over the replicas instead (``axis=None``); everything else goes to Keras as before."""
+    from keras.src.backend.tensorflow import trainer as keras_trainer
+
+    original = keras_trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction not in ("auto", "mean") or not keras_trainer._collective_all_reduce_multi_worker(strategy):
+            return original(values, strategy, reduction)
+
+        def reduce(value):
+            local = strategy.experimental_local_results(value)[0] \
+                if isinstance(value, tf.distribute.DistributedValues) else value
+            if isinstance(local, tf.Tensor) and local.shape.rank == 0:
+                return strategy.reduce("MEAN", value, axis=None)
+            return original(value, strategy, reduction)
+
+        return tf.nest.map_structure(reduce, values)
+
+    keras_trainer.reduce_per_replica = reduce_per_replica
 
 
 def steps_per_execution(steps: int) -> int:
