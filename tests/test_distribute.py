@@ -121,3 +121,10 @@ def test_unknown_strategy_and_the_default_one():
     assert distribute.make_strategy("one") is tf.distribute.get_strategy()
     assert distribute.replicas() == 1 and not distribute.distributed() and distribute.is_chief()
     assert distribute.steps_per_execution(7) == 7
+
+
+def test_an_unknown_strategy_on_the_command_line_is_one_line():
+    from conftest import assert_one_line_error, run_script
+
+    result = run_script("run_characterization.py", "--strategy", "two", timeout=60)
+    assert_one_line_error(result, "--strategy", "invalid choice: 'two'", "multiworker")

@@ -2,10 +2,12 @@
 
 Devices: under a strategy of several replicas (:mod:`luring_tf.training.distribute`), each chunk of the
 gradient attacks of :data:`SHARDED_ATTACKS` is split across the replicas (and workers) and the adversarial
-examples gathered back in their order: their steps are per example (DIM's random draws are per batch and
-scalar, so every shard draws what the whole chunk would), and the set does not depend on the number of devices
-(to float rounding of the model's batched matmuls; shards run eagerly, one thread per device). PGD (its random start is drawn for the whole chunk's shape),
-the black-box SPSA and ECO, and CW-L2 run on one device as before.
+examples gathered back in their order (:func:`luring_tf.training.distribute.shard_map`: one thread per
+device). Their steps are per example and DIM's random draws are per batch and scalar, so every shard draws what
+the whole chunk would: the set does not depend on the number of devices (up to float rounding of the model's
+batched matmuls; identical in the tests). PGD (its random start is drawn for the whole chunk's shape), the
+black-box SPSA and ECO, and CW-L2 run on one device as before. Models are read where they are: the scripts
+load them after setting the strategy process-wide, so their weights are mirrored on every device.
 """
 
 from __future__ import annotations

@@ -96,11 +96,13 @@ def _barrier(strategy: tf.distribute.Strategy) -> None:
 def use(name_or_strategy="one") -> tf.distribute.Strategy:
     """Make ``name_or_strategy`` (a name of :data:`NAMES` or a ``tf.distribute.Strategy``) this process's strategy.
 
-    It is also set as TensorFlow's current strategy (``tf.distribute.experimental_set_strategy``), so every model
+    A name already in use returns the current strategy. It is also set as TensorFlow's current strategy (``tf.distribute.experimental_set_strategy``), so every model
     built or loaded afterwards, by any code, has its variables on the strategy's devices. Returns it.
     """
     if isinstance(name_or_strategy, tf.distribute.Strategy):
         strategy, name = name_or_strategy, type(name_or_strategy).__name__
+    elif name_or_strategy == _current["name"] and _current["strategy"] is not None:
+        return _current["strategy"]  # the same name again: the same strategy (its models stay usable)
     else:
         strategy, name = make_strategy(name_or_strategy), name_or_strategy
     tf.distribute.experimental_set_strategy(None)

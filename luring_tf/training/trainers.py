@@ -558,7 +558,8 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
                 cfg.get("classifier_training", False),
             )
             trainer.compile(optimizer=keras.optimizers.Adam(
-                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8), steps_per_execution=distribute.steps_per_execution(every))
+                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8),
+                steps_per_execution=distribute.steps_per_execution(every))
             initial = trainer.evaluate(val, verbose=0, return_dict=True)["agreement"]
             keep = KeepBestWeights(component, "val_agreement", initial=initial)
             guard = CollapseGuard(floor) if attempt < restarts else None
