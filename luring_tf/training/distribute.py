@@ -134,13 +134,17 @@ def replicas() -> int:
 def describe() -> str:
     """One line for the log: the strategy, its replicas and devices."""
     current = strategy()
-    devices = getattr(current.extended, "worker_devices", ())
+    try:
+        devices = tuple(current.extended.worker_devices) if distributed() else ()
+    except (RuntimeError, AttributeError):  # strategies without a device list
+        devices = ()
     workers = 1
     resolver = getattr(current, "cluster_resolver", None)
     if resolver is not None and resolver.cluster_spec().as_dict():
         workers = len(resolver.cluster_spec().as_dict().get("worker", [])) or 1
     where = f" on {', '.join(devices)}" if devices else ""
-    return (f"strategy: {type(current).__name__}, {replicas()} replica(s)"
+    kind = type(current).__name__ if distributed() else "one device (default strategy)"
+    return (f"strategy: {kind}, {replicas()} replica(s)"
             + (f", {workers} workers (this is worker {task_index()})" if workers > 1 else "") + where)
 
 
