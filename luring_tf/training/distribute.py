@@ -96,7 +96,8 @@ def _barrier(strategy: tf.distribute.Strategy) -> None:
 def use(name_or_strategy="one") -> tf.distribute.Strategy:
     """Make ``name_or_strategy`` (a name of :data:`NAMES` or a ``tf.distribute.Strategy``) this process's strategy.
 
-    A name already in use returns the current strategy. It is also set as TensorFlow's current strategy (``tf.distribute.experimental_set_strategy``), so every model
+    A name already in use returns the current strategy (a multi-worker strategy can be made once per process).
+    It is also set as TensorFlow's current strategy (``tf.distribute.experimental_set_strategy``), so every model
     built or loaded afterwards, by any code, has its variables on the strategy's devices. Returns it.
     """
     if isinstance(name_or_strategy, tf.distribute.Strategy):

@@ -18,7 +18,7 @@ Departure: the original code seeded nothing.
 
 Speed: every ``fit`` runs one epoch (or one evaluation interval) per compiled call
 (``steps_per_execution``): the same steps in the same order, bit-identical weights, without a
-Python round trip per step (one step per call under a strategy of several replicas:
+Python round trip per step (one step per call under any strategy but the default one:
 :func:`luring_tf.training.distribute.steps_per_execution`). Every callback here acts at epoch ends.
 
 Devices: models are built and compiled inside :func:`luring_tf.training.distribute.scope` (the process's
