@@ -57,7 +57,8 @@ def make_trainer(name: str, dataset: str, data, batch: int, steps: int):
         m = architectures.build_classifier(dataset)
         p = architectures.build_luring_component(dataset)
         trainer = trainers.ComponentTrainer(p, m, "luring")
-        trainer.compile(optimizer=keras.optimizers.Adam(1e-3), steps_per_execution=distribute.steps_per_execution(steps))
+        trainer.compile(optimizer=keras.optimizers.Adam(1e-3),
+                        steps_per_execution=distribute.steps_per_execution(steps))
     logits = trainers.classifier_logits(m, data.x_train)
     return strategy, trainer, trainers._train_dataset(data, logits, batch, seed=0)
 
@@ -101,7 +102,8 @@ def main(argv=None) -> int:
         medians[label] = np.array([statistics.median(values[:, k]) for k in range(2)])
         spread = (values.max(0) - values.min(0)) / medians[label]
         marks = ["!" if s > SPREAD_LIMIT else "" for s in spread]
-        print(f"{label:<11} images/s wall {' '.join(f'{v:7.0f}' for v in values[:, 0])}  median {medians[label][0]:7.0f}"
+        print(f"{label:<11} images/s wall {' '.join(f'{v:7.0f}' for v in values[:, 0])}  "
+              f"median {medians[label][0]:7.0f}"
               f" spread {spread[0]:.0%}{marks[0]}  | CPU {' '.join(f'{v:7.0f}' for v in values[:, 1])}  median "
               f"{medians[label][1]:7.0f} spread {spread[1]:.0%}{marks[1]}")
     ratio = medians["2 replicas"] / medians["1 replica"]
