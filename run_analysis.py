@@ -15,7 +15,8 @@ fig4_adversarial.png. A stored result of the same configuration and models is on
 (pass --force to recompute); after run_characterization.py --retrain it is recomputed.
 """
 
-from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
+                                   use_strategy)
 
 
 def parse(argv=None):
@@ -48,6 +49,7 @@ def _render(out_dir, record=None):
 def main(argv=None):
     args = parse(argv)
     quiet_tensorflow()
+    use_strategy(args)
     from pathlib import Path
 
     from luring_tf.storage import files

@@ -18,11 +18,12 @@ and adds Table 18 (table18.{json,md}: Base rows from the standard models when th
 
 from luring_tf.cli import advtrain_table
 from luring_tf.cli import target_model
-from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
+                                   use_strategy)
 
 
 TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds", "seed",
-                "retrain", "input_range", "component", "luring_coefficient")
+                "retrain", "input_range", "component", "luring_coefficient", "strategy")
 
 
 def parse(argv=None):
@@ -66,7 +67,8 @@ def main(argv=None):
 
         parse_input_range(args.input_range)  # a bad range fails before TensorFlow loads
     quiet_tensorflow()
-    from luring_tf.training import paper_models
+    use_strategy(args)
+    from luring_tf.training import distribute, paper_models
     from luring_tf.evaluation.characterization import ATTACKS, characterize, model_table
     from luring_tf.report.characterization import characterization_markdown, write_characterization
 
@@ -80,8 +82,9 @@ def main(argv=None):
         if unknown:
             raise UserError(f"unknown attack {unknown[0]!r} for the characterization: choose from {', '.join(ATTACKS)}")
         section["attacks"] = {a: section["attacks"].get(a, {}) for a in args.attacks}
-    out_dir = Path(args.out or f"results/{args.dataset}" + ("/advtrain" if advtrain else ""))
-    standard_dir = run_folder.models_dir(args)
+    # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
+    out_dir = distribute.worker_path(Path(args.out or f"results/{args.dataset}" + ("/advtrain" if advtrain else "")))
+    standard_dir = distribute.worker_path(run_folder.models_dir(args))
     models_dir = advtrain_table.models_dir(standard_dir) if advtrain else standard_dir
     # Models reused from --models-dir must fit the data set and each other (before any training or attack).
     fix = "pass --retrain to train every model again, or the right --models-dir"

@@ -28,12 +28,13 @@ results/<dataset>/defense, shared with the standard runs); see luring_tf/cli/adv
 """
 
 from luring_tf.cli import advtrain_table, target_model
-from luring_tf.cli.parser import Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run
+from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
+                                   use_strategy)
 
 ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
 PUBLIC_CHOICES = ("mop", "trapdoor")
 TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds",
-                "n_examples", "eps", "seed", "force", "quiet")
+                "n_examples", "eps", "seed", "force", "quiet", "strategy")
 
 
 def parse(argv=None):
@@ -84,20 +85,23 @@ def main(argv=None):
         raise UserError(f"--target-model {args.target_model} not found: give the path of your Keras model file")
     if args.base == "advtrain":  # Tables 18-19
         quiet_tensorflow()
+        use_strategy(args)
         return advtrain_table.defense(args, config)
     if trapdoor:  # Table 20's five attacks include FGSM
         config["defense"]["mim_w"] = dict(config["defense"].get("mim_w") or {}, include_fgsm=True)
     quiet_tensorflow()
+    use_strategy(args)
     if args.target_model:
         return target_model.defense_command(args, target_model.dataset_given(argv))
-    from luring_tf.training import paper_models
+    from luring_tf.training import distribute, paper_models
     from luring_tf.evaluation.defense import expand_configs, run_defense
     from luring_tf.report.defense import defense_markdown, write_defense
     from luring_tf.storage.models_io import load_model, model_paths
 
     approaches = paper_models.check_approaches(args.dataset, args.approaches) if args.approaches or not trapdoor else ()
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
-    models_dir = run_folder.models_dir(args)
+    # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
+    models_dir = distribute.worker_path(run_folder.models_dir(args))
     paths = {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in approaches}}
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
@@ -107,7 +111,7 @@ def main(argv=None):
                         + (f" --models-dir {args.models_dir}" if args.models_dir else "") + "`")
     models = {name: load_model(path) for name, path in paths.items()}
     run_folder.check_models(models, paths, args.dataset, run_folder.retrain_fix(args))
-    out_dir = run_folder.prepare_output(Path(args.out or f"results/{args.dataset}/defense"))
+    out_dir = run_folder.prepare_output(distribute.worker_path(Path(args.out or f"results/{args.dataset}/defense")))
     # defense_<attack>.json of another seed or configuration is never silently replaced
     fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
     fingerprint.update(attack=args.attack, approaches=list(approaches), models_dir=str(models_dir))

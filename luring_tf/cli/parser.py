@@ -97,6 +97,19 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
     parser.add_argument("--force", action="store_true",
                         help="recompute finished results and replace results made with another configuration")
     parser.add_argument("--quiet", action="store_true", help="no per-attack progress lines")
+    parser.add_argument("--strategy", choices=("auto", "one", "mirrored", "multiworker"), default="auto",
+                        help="devices for training and the gradient attacks: auto = every GPU when there are "
+                             "several, else one device; one; mirrored = every GPU of this machine; multiworker = "
+                             "the machines of the TF_CONFIG environment variable (batch sizes stay global; results "
+                             "do not depend on it) (default: %(default)s)")
+
+
+def use_strategy(args) -> None:
+    """Make ``--strategy`` this process's ``tf.distribute`` strategy (before any model is built) and log it."""
+    from luring_tf.training import distribute
+
+    distribute.use(getattr(args, "strategy", "auto"))
+    print(f"[luring-tf] {distribute.describe()}", flush=True)
 
 
 def releasing_locks(main):

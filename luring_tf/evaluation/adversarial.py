@@ -1,4 +1,14 @@
-"""Crafting adversarial sets against T = M∘P with the :mod:`attacks` library, chunk by chunk."""
+"""Crafting adversarial sets against T = M∘P with the :mod:`attacks` library, chunk by chunk.
+
+Devices: under a strategy of several replicas (:mod:`luring_tf.training.distribute`), each chunk of the
+gradient attacks of :data:`SHARDED_ATTACKS` is split across the replicas (and workers) and the adversarial
+examples gathered back in their order (:func:`luring_tf.training.distribute.shard_map`: one thread per
+device). Their steps are per example and DIM's random draws are per batch and scalar, so every shard draws what
+the whole chunk would: the set does not depend on the number of devices (up to float rounding of the model's
+batched matmuls; identical in the tests). PGD (its random start is drawn for the whole chunk's shape), the
+black-box SPSA and ECO, and CW-L2 run on one device as before. Models are read where they are: the scripts
+load them after setting the strategy process-wide, so their weights are mirrored on every device.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +20,9 @@ import attacks
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
 from luring_tf.storage.models_io import logits_view
+from luring_tf.training import distribute
+
+SHARDED_ATTACKS = ("fgsm", "mim", "miml2", "dim", "mim_ti", "dim_ti")
 
 
 def model_name(model, name: str | None = None) -> str:
@@ -59,6 +72,8 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
     one-line ``UserError`` naming the attack and the model (``name``, else ``model.name``).
     """
     function = attacks.get(attack)
+    if distribute.replicas() > 1 and attack in SHARDED_ATTACKS:
+        function = _sharded(function, attack, verbose)
     logits = cached_logits_view(model)
     pieces, iterations, queries = [], 0, 0
     for start in range(0, len(x), batch_size):
@@ -73,6 +88,27 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
         iterations = max(iterations, int(result.iterations))
         queries += int(result.queries)
     return np.concatenate(pieces).astype(np.float32), {"iterations": iterations, "queries": queries}
+
+
+def _sharded(function, name: str, verbose: bool):
+    """``function`` (an attack of :data:`SHARDED_ATTACKS`) run on each replica's shard of its batch, gathered.
+
+    Every shard gets the chunk's seed; iterations are the shards' (equal); queries are per example (these
+    attacks spend the same on each image), counted for the real images only (padding rows excluded).
+    """
+    def sharded(model, x, y, **kwargs):
+        kwargs["verbose"] = False
+
+        def one_shard(xs, ys):
+            result = function(model, xs, ys, **kwargs)
+            return result.x_adv, (int(result.iterations), result.queries / len(xs))
+
+        if verbose:
+            print(f"[{name}] {len(x)} images on {distribute.replicas()} replicas...", flush=True)
+        x_adv, extras = distribute.shard_map(one_shard, (np.asarray(x, np.float32), np.asarray(y)))
+        return attacks.AttackResult(x_adv, max(e[0] for e in extras), int(round(extras[0][1] * len(x))))
+
+    return sharded
 
 
 def select_examples(models: dict, x: np.ndarray, y: np.ndarray, n: int, seed: int) -> np.ndarray:

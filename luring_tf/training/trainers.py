@@ -18,7 +18,14 @@ Departure: the original code seeded nothing.
 
 Speed: every ``fit`` runs one epoch (or one evaluation interval) per compiled call
 (``steps_per_execution``): the same steps in the same order, bit-identical weights, without a
-Python round trip per step. Every callback here acts at epoch ends.
+Python round trip per step (one step per call under any strategy but the default one:
+:func:`luring_tf.training.distribute.steps_per_execution`). Every callback here acts at epoch ends.
+
+Devices: models are built and compiled inside :func:`luring_tf.training.distribute.scope` (the process's
+``tf.distribute`` strategy, one device unless asked); ``batch_size`` is the *global* batch, split across
+replicas by Keras, and :class:`ComponentTrainer` averages its loss over the global batch. A component
+passed in (``train_autoencoder``, ``train_component``, ``identity_warmup``) must have been built in the same
+scope (the scripts set the strategy process-wide, so it is).
 
 Divergence: a non-finite loss after any epoch / evaluation, or non-finite weights after training,
 stop the run with a one-line :class:`~luring_tf.errors.UserError` naming the model.
@@ -45,7 +52,7 @@ import tensorflow as tf
 from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
-from luring_tf.training import checkpoints
+from luring_tf.training import checkpoints, distribute
 from luring_tf.training.losses import luring_loss, mimic_cross_entropy
 from luring_tf.storage.fingerprint import weights_digest
 from luring_tf.storage.models_io import logits_view
@@ -252,14 +259,14 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
     resume = checkpoints.load(checkpoint, key, name)
 
     def run(lr_values, index=0, first=None):
-        with reproducible(seed, deterministic):
+        with reproducible(seed, deterministic), distribute.scope():
             model = build()
             trainer = wrap(model) if wrap is not None else model
             trainer.compile(
                 optimizer=keras.optimizers.Adam(learning_rate(lr_values, cfg.get("lr_boundaries"), steps)),
                 loss=keras.losses.SparseCategoricalCrossentropy(),
                 metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-                steps_per_execution=steps,
+                steps_per_execution=distribute.steps_per_execution(steps),
             )
             keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
             saver = checkpoints.EpochCheckpoint(checkpoint, key, name, cfg["epochs"], trainer.variables, keep,
@@ -313,13 +320,13 @@ def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *,
     key = checkpoints.run_key("autoencoder", name, section, cfg, seed, deterministic,
                               checkpoints.architecture(component), *_data_key(data))
     resume = checkpoints.load(checkpoint, key, name)
-    with reproducible(seed, deterministic):
+    with reproducible(seed, deterministic), distribute.scope():
         reinitialise(component)
         steps = math.ceil(streams.size(data, "train") / cfg["batch_size"])
         component.compile(
             optimizer=keras.optimizers.Adam(learning_rate(cfg["lr"], cfg.get("lr_boundaries"), steps)),
             loss=keras.losses.BinaryCrossentropy(),
-            steps_per_execution=steps,
+            steps_per_execution=distribute.steps_per_execution(steps),
         )
         guard = NonFiniteGuard(name, section)
         saver = checkpoints.EpochCheckpoint(checkpoint, key, name, cfg["epochs"], component.variables, resume=resume)
@@ -407,16 +414,31 @@ class ComponentTrainer(keras.Model):
     def _agree(self, m_logits, z):
         return tf.cast(tf.equal(tf.argmax(z, -1), tf.argmax(m_logits, -1)), tf.float32)
 
+    @staticmethod
+    def _global_share(loss, x):
+        """This replica's share of the global batch mean: ``loss`` (its batch mean) · n_replica / n_global.
+
+        Under a strategy of several replicas, Keras's optimizer *sums* the replicas' gradients, so each
+        replica's mean must be weighted by its share of the global batch (exact for uneven shards too).
+        One replica: ``loss`` itself (the same graph as before distribution existed).
+        """
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return loss
+        n = tf.cast(tf.shape(x)[0], loss.dtype)
+        return loss * n / context.all_reduce(tf.distribute.ReduceOp.SUM, n)
+
     def train_step(self, data):
-        x, m_logits = data
+        x, m_logits = data  # M's cached logits travel with their images: Keras shards them together
         if self.augment is not None or self.classifier_training:
             classifier, classifier_mode = self._classifier(True)
             m_logits = classifier(x, training=classifier_mode)
         with tf.GradientTape() as tape:
             z = self(x, training=True)
             loss, hinge, gap = self._loss(m_logits, z)
+            share = self._global_share(loss, x)
         variables = self.component.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.optimizer.apply_gradients(zip(tape.gradient(share, variables), variables))
         self.loss_tracker.update_state(loss)
         self.hinge_tracker.update_state(hinge)
         self.gap_tracker.update_state(gap)
@@ -488,10 +510,10 @@ def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, s
     with the input from the first step, which removes the collapse :class:`CollapseGuard` watches
     for. Not in the original code (P starts from Keras's random initialisation there).
     """
-    with reproducible(seed, deterministic):
+    with reproducible(seed, deterministic), distribute.scope():
         autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
         autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy(),
-                            steps_per_execution=int(steps))
+                            steps_per_execution=distribute.steps_per_execution(int(steps)))
         guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
         autoencoder.fit(_train_dataset(_images_as_data(data), "images", batch_size, seed=seed),
                         steps_per_epoch=int(steps), epochs=1,
@@ -581,13 +603,14 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         if warmup and resumed is None:
             warm_start(component, data, warmup, cfg["batch_size"], seed + attempt,
                        name=name, section=objective, deterministic=deterministic)
-        with reproducible(seed + attempt, deterministic):
+        with reproducible(seed + attempt, deterministic), distribute.scope():
             trainer = ComponentTrainer(
                 component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
                 cfg.get("classifier_training", False),
             )
             trainer.compile(optimizer=keras.optimizers.Adam(
-                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8), steps_per_execution=every)
+                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8),
+                steps_per_execution=distribute.steps_per_execution(every))
             initial = (resumed.extra["initial"] if resumed is not None else
                        trainer.evaluate(val, verbose=0, return_dict=True)["agreement"])
             keep = KeepBestWeights(component, "val_agreement", initial=initial)
