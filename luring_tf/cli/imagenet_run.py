@@ -29,10 +29,10 @@ def is_imagenet(config_or_name) -> bool:
     return name == "imagenet"
 
 
-def refuse(what: str) -> None:
+def refuse(what: str, fix: str = "run it without that flag") -> None:
     """One-line error for a protocol the paper does not run on ImageNet (``what``: the flag and its value)."""
     raise UserError(f"{what} is not available with --dataset imagenet: the paper's ImageNet protocol (App. H.1) "
-                    "is Tables 16-17 with C-E and Luring only; run it without that flag")
+                    f"is Tables 16-17 with C-E and Luring only; {fix}")
 
 
 def image_shape(config: dict) -> tuple[int, int, int]:
