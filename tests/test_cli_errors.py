@@ -65,8 +65,8 @@ CASES = [
     Case("eps-c", C, ["--eps", "1.5"], ["outside [0, 1]"]),
     Case("eps-d", D, ["--eps", "0.3", "1.5"], ["outside [0, 1]"]),
     # unknown names
-    Case("dataset-c", C, ["--dataset", "imagenet"], ["unknown dataset", "mnist"]),
-    Case("dataset-d", D, ["--dataset", "imagenet"], ["unknown dataset"]),
+    Case("dataset-c", C, ["--dataset", "cifar100"], ["unknown dataset", "mnist"]),
+    Case("dataset-d", D, ["--dataset", "cifar100"], ["unknown dataset"]),
     Case("profile", C, ["--profile", "huge"], ["unknown profile"]),
     Case("attack-d", D, ["--attack", "cw"], ["unknown attack", "mim-w"]),
     Case("attack-c", C, ["--attacks", "spsa"], ["unknown attack"]),
