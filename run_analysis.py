@@ -67,6 +67,10 @@ def main(argv=None):
         return _render(out_dir)
     if args.n_images <= 0:
         raise UserError(f"--n-images must be positive, got {args.n_images}")
+    if args.dataset == "imagenet":  # the paper's Appendix D analyses MNIST, SVHN and CIFAR10 only
+        from luring_tf.cli.imagenet_run import refuse
+
+        refuse("run_analysis.py", "use run_characterization.py and run_defense.py --attack mim-w")
     config = run_folder.resolve_config(args, "analysis")
     approaches = paper_models.check_approaches(args.dataset, args.approaches)
     models_dir = run_folder.models_dir(args)

@@ -11,12 +11,16 @@ Trains (or loads) M and T = M∘P of Stack, Auto, C-E and Luring, attacks every 
 results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running resumes: models and
 finished attack cells are reused.
 
+--dataset imagenet (Section 4.4, App. H.1; --data-dir DIR with train/<wnid>/ and val/<wnid>/ or a prepared
+tfds imagenet2012): M = a pretrained MobileNetV2 (model.weights: imagenet, a file, or random for pipeline
+checks), C-E and Luring only; writes Table 16 (test accuracy, agreement) -- the paper has no DR / IAR there.
+
 --base advtrain trains (or loads) an adversarially trained M and the components against it in
 <models-dir>/advtrain/ (default approaches: luring), writes the results to results/<dataset>/advtrain/
 and adds Table 18 (table18.{json,md}: Base rows from the standard models when they exist).
 """
 
-from luring_tf.cli import advtrain_table
+from luring_tf.cli import advtrain_table, imagenet_run
 from luring_tf.cli import target_model
 from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
                                    use_strategy)
@@ -58,6 +62,8 @@ def main(argv=None):
     from luring_tf.errors import UserError
 
     advtrain = advtrain_table.check_base(args.base)
+    if args.dataset == "imagenet" and advtrain:
+        imagenet_run.refuse("--base advtrain")
     if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
         config = run_folder.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
@@ -88,7 +94,8 @@ def main(argv=None):
     models_dir = advtrain_table.models_dir(standard_dir) if advtrain else standard_dir
     # Models reused from --models-dir must fit the data set and each other (before any training or attack).
     fix = "pass --retrain to train every model again, or the right --models-dir"
-    trains = args.retrain or run_folder.check_existing_models(models_dir, approaches, args.dataset, fix)
+    trains = args.retrain or run_folder.check_existing_models(models_dir, approaches, args.dataset, fix,
+                                                              **imagenet_run.model_expectations(config))
     if trains:  # both folders proven writable before either is created or locked
         files.check_writable(models_dir, "--models-dir")
     run_folder.prepare_output(out_dir)
@@ -104,7 +111,11 @@ def main(argv=None):
     record = {"dataset": args.dataset, "profile": args.profile, "config": config,
               "models_dir": str(models_dir), "data_source": data.source,
               "table8": model_table(models, data)}
-    record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
+    if imagenet_run.is_imagenet(config):  # Table 16 only: the paper has no ImageNet DR / IAR
+        record["characterization"] = dict(imagenet_run.NO_CHARACTERIZATION)
+        print(f"[luring-tf] {args.dataset}: {record['characterization']['skipped']}", flush=True)
+    else:
+        record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
     paths = write_characterization(record, out_dir)
     print(characterization_markdown(record))
     if advtrain:

@@ -21,13 +21,16 @@ The trapdoored model is trained here when missing, into <models-dir>/trapdoor/ (
 --retrain trains it again): it is part of this table only, M must exist. Writes
 trapdoor_<attack>.{json,md} beside the cells, with the signature detector's DAC as a second DAC.
 
+--dataset imagenet --attack mim-w (Table 17, App. H.1): C-E and Luring at ε = 4/255, 5/255, 6/255 on
+defense.n_examples validation images correct for M and both T, drawn from the first defense.candidates.
+
 --base advtrain (Tables 18-19, App. H.2) evaluates AdvTrain-Luring (models of `run_characterization.py
 --base advtrain`) and Base-Luring side by side at train.advtrain.eps, MIM-W with FGSM, with AC_M,wb;
 writes results/<dataset>/advtrain/defense/{tables_18_19.json,table18.md,table19.md} (Base cells in
 results/<dataset>/defense, shared with the standard runs); see luring_tf/cli/advtrain_table.py.
 """
 
-from luring_tf.cli import advtrain_table, target_model
+from luring_tf.cli import advtrain_table, imagenet_run, target_model
 from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
                                    use_strategy)
 
@@ -79,6 +82,8 @@ def main(argv=None):
     if args.retrain and not trapdoor:
         raise UserError("--retrain only retrains the trapdoored model (--public trapdoor): retrain M and the "
                         "components with `python run_characterization.py --retrain`")
+    if args.dataset == "imagenet" and (trapdoor or args.base == "advtrain"):
+        imagenet_run.refuse("--public trapdoor" if trapdoor else "--base advtrain")
     if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
         config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
@@ -110,7 +115,8 @@ def main(argv=None):
                         f"--dataset {args.dataset} --profile {args.profile}"
                         + (f" --models-dir {args.models_dir}" if args.models_dir else "") + "`")
     models = {name: load_model(path) for name, path in paths.items()}
-    run_folder.check_models(models, paths, args.dataset, run_folder.retrain_fix(args))
+    run_folder.check_models(models, paths, args.dataset, run_folder.retrain_fix(args),
+                            **imagenet_run.model_expectations(config))
     out_dir = run_folder.prepare_output(distribute.worker_path(Path(args.out or f"results/{args.dataset}/defense")))
     # defense_<attack>.json of another seed or configuration is never silently replaced
     fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
@@ -122,7 +128,9 @@ def main(argv=None):
                                     fingerprint, args.force)
     data = run_folder.load_data(config, args.data_dir)
     claim()
-    print(f"[luring-tf] data: {data.source}; test {len(data.x_test)}", flush=True)
+    if imagenet_run.is_imagenet(config):  # Table 17: well-classified images drawn from a pool held in memory
+        data = imagenet_run.attack_pool(data, config)
+    print(f"[luring-tf] data: {data.source}; test {data.size('test')}", flush=True)
     if trapdoor:
         from luring_tf.cli.trapdoor_table import table20
 

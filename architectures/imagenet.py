@@ -1,4 +1,11 @@
-"""ImageNet defense component P (paper Appendix H.1, Table 15), shape-generic.
+"""ImageNet models of Appendix H.1: M = MobileNetV2 on [0,1] images, and the defense component P (Table 15).
+
+M (:func:`build_classifier`): ``keras.applications.MobileNetV2`` (Sandler et al., 2018), which takes
+images in [-1,1]; a built-in ``Rescaling(2, offset=-1)`` in front folds that range in, so M (and
+T = M∘P) take [0,1] images like every other model of the port and load in plain Keras. Its last
+layer is MobileNetV2's own ``Dense(classes, softmax)`` (the logits view un-fuses it).
+
+P (:func:`build_luring_component`), shape-generic:
 
 Table 15 (for MobileNetV2 on 224x224x3 images in [-1,1]): Conv128-MaxPool-Conv256-MaxPool-
 Conv512-MaxPool-Conv512-Conv256-Up-Conv128-Up-Conv64-Conv3, every Conv 3x3 + BN, ReLU and a
@@ -20,6 +27,28 @@ import keras
 from keras import layers
 
 from architectures.padding import cropped, padded
+
+
+RANGE_LAYER = "to_mobilenet_range"  # the Rescaling that maps [0,1] images to MobileNetV2's [-1,1]
+
+
+def fold_range(network: keras.Model, name: str = "M") -> keras.Sequential:
+    """``network`` (taking [-1,1] images) as a model of [0,1] images: ``[Rescaling(2, -1), network]``."""
+    shape = tuple(network.input_shape[1:])
+    return keras.Sequential([keras.Input(shape), layers.Rescaling(2.0, -1.0, name=RANGE_LAYER), network], name=name)
+
+
+def build_classifier(image_size: int = 224, alpha: float = 1.0, weights=None, classes: int = 1000,
+                     name: str = "M") -> keras.Sequential:
+    """M: MobileNetV2 for float32 [N,S,S,3] images in [0,1] -> [N, classes] softmax.
+
+    ``weights``: None (random initialisation), ``"imagenet"`` (Keras downloads them; needs
+    ``classes=1000`` and an ``alpha`` Keras publishes) or the path of a MobileNetV2 weights file.
+    Raises what Keras raises when the weights cannot be obtained.
+    """
+    network = keras.applications.MobileNetV2(input_shape=(int(image_size), int(image_size), 3), alpha=float(alpha),
+                                             weights=weights, classes=int(classes))
+    return fold_range(network, name)
 
 
 def _cbr(filters: int, activation: str = "relu"):

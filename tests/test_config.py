@@ -33,7 +33,7 @@ def test_override_parses_yaml_and_rejects_unknown_keys():
 
 def test_unknown_dataset_profile_and_bad_eps():
     with pytest.raises(UserError, match="unknown dataset"):
-        load_config("imagenet")
+        load_config("cifar100")
     with pytest.raises(UserError, match="unknown profile"):
         load_config("mnist", "fast")
     with pytest.raises(UserError, match="outside"):

@@ -65,7 +65,7 @@ class Parser(argparse.ArgumentParser):
 def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str = "quick",
                          trains: bool = False) -> None:
     """Flags of every run script; ``--retrain`` only for a script that trains models (``trains``)."""
-    parser.add_argument("--dataset", default="mnist", help="mnist, svhn or cifar10 (default: mnist)")
+    parser.add_argument("--dataset", default="mnist", help="mnist, svhn, cifar10 or imagenet (default: mnist)")
     parser.add_argument("--profile", default=default_profile,
                         help="configuration profile in configs/<dataset>.yaml: 'quick' (CPU, minutes) or "
                              "'paper' (the paper's sizes, GPU work) (default: %(default)s)")

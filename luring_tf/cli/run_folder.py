@@ -49,6 +49,10 @@ def models_dir(args) -> Path:
 def load_data(config: dict, data_dir, image_shape=None):
     """The run's data (:func:`luring_tf.data.load_dataset`); ``image_shape`` (H, W, C) sizes a folder's or a
     tfds set's images (default: the dataset's, e.g. 28x28x1 for mnist; a --target-model passes its input shape)."""
+    if config["dataset"] == "imagenet":
+        from luring_tf.cli.imagenet_run import load_imagenet
+
+        return load_imagenet(config, data_dir, image_shape)
     d = config["data"]
     return load_dataset(config["dataset"], d["source"], data_dir, val_fraction=d["val_fraction"],
                         split_seed=d["split_seed"], n_train=d["n_train"], n_test=d["n_test"],
@@ -117,24 +121,25 @@ def retrain_fix(args) -> str:
     return f"train the models again with `{command} --retrain`, or pass the right --models-dir"
 
 
-def check_models(models: dict, paths: dict, dataset: str, fix: str) -> None:
+def check_models(models: dict, paths: dict, dataset: str, fix: str, expected: tuple | None = None) -> None:
     """Every loaded model fits ``dataset`` (input shape, 10 classes) and finite weights, every T but Stack's holds the M in use.
 
-    ``models``: ``{"M": M, approach: T}``; ``paths``: the same keys, the files they came from.
+    ``models``: ``{"M": M, approach: T}``; ``paths``: the same keys, the files they came from;
+    ``expected``: ((H, W, C), classes) where the configuration sets them (ImageNet, :mod:`imagenet_run`).
     Stack's T holds its own jointly trained classifier, not M (Appendix B).
     """
     from luring_tf.finite import check_weights_finite
     from luring_tf.storage.models_io import check_built_on, check_model
 
     for name, model in models.items():
-        check_model(model, paths[name], dataset, fix)
+        check_model(model, paths[name], dataset, fix, expected)
         check_weights_finite(model, f"model file {paths[name]}")
     for name, model in models.items():
         if name not in ("M", "stack") and "M" in models:
             check_built_on(model, models["M"], paths[name], paths["M"], fix)
 
 
-def check_existing_models(models_dir: Path, approaches, dataset: str, fix: str) -> bool:
+def check_existing_models(models_dir: Path, approaches, dataset: str, fix: str, expected: tuple | None = None) -> bool:
     """Check the model files already in ``models_dir`` (those a run will reuse); True when some are missing.
 
     Loads each existing M.h5 / <approach>_T.h5 once more than the training step will: seconds,
@@ -150,5 +155,5 @@ def check_existing_models(models_dir: Path, approaches, dataset: str, fix: str) 
         raise UserError(f"model file {orphan} exists but {paths['M']} is missing: T = M∘P cannot be checked "
                         f"against its M; {fix}")
     models = {name: load_model(path) for name, path in present.items()}
-    check_models(models, present, dataset, fix)
+    check_models(models, present, dataset, fix, expected)
     return len(present) < len(paths)

@@ -25,7 +25,7 @@ from luring_tf.config import schema
 from luring_tf.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-DATASETS = ("mnist", "svhn", "cifar10")
+DATASETS = ("mnist", "svhn", "cifar10", "imagenet")
 
 
 def _config_file(dataset: str) -> Path:
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
                                      description="Every configuration value where two profiles differ.")
     parser.add_argument("--diff", nargs=2, metavar=("PROFILE", "OTHER"), required=True,
                         help="the two profiles to compare, e.g. quick paper")
-    parser.add_argument("--dataset", default="mnist", help="mnist, svhn or cifar10 (default: mnist)")
+    parser.add_argument("--dataset", default="mnist", help="mnist, svhn, cifar10 or imagenet (default: mnist)")
     parser.add_argument("--markdown", action="store_true", help="a Markdown table (for README)")
     args = parser.parse_args(argv)
     try:

@@ -14,6 +14,8 @@ from typing import Any, Callable
 from luring_tf.errors import UserError
 
 DATA_SOURCES = ("auto", "tfds", "files", "sample", "folder")
+OPTIMIZERS = ("adam", "sgd")  # train.ce / train.luring (sgd: App. H.1, ImageNet)
+MODEL_ARCHS = ("mobilenetv2",)  # model.arch (ImageNet's M, App. H.1)
 
 
 def _is_int(v) -> bool:
@@ -132,6 +134,26 @@ def trapdoor_init(v):
     return None if v in ("m", "scratch") else "m (fine-tune M's weights) or scratch (M's architecture, fresh weights)"
 
 
+def optimizer(v):
+    return None if v in OPTIMIZERS else f"one of {', '.join(OPTIMIZERS)}"
+
+
+def model_arch(v):
+    return None if v in MODEL_ARCHS else f"one of {', '.join(MODEL_ARCHS)}"
+
+
+def model_weights(v):
+    return None if isinstance(v, str) and v.strip() else "imagenet, random or the path of a weights / model file"
+
+
+def image_side(v):
+    return None if _is_int(v) and v >= 32 else "an integer >= 32 (MobileNetV2's smallest input side)"
+
+
+def class_count(v):
+    return None if _is_int(v) and v >= 2 else "an integer >= 2"
+
+
 def open_unit_interval(v):
     return None if _is_number(v) and 0 < v < 1 else "a number in (0, 1)"
 
@@ -151,6 +173,13 @@ RULES: list[tuple[str, Check]] = [
     ("data.sample_test_size", positive_int),
     ("data.test_size", holdout_size),
     ("data.tfds_name", optional_text),
+    ("data.val_size", positive_int),
+    ("model", mapping),  # a pretrained M (ImageNet, App. H.1)
+    ("model.arch", model_arch),
+    ("model.weights", model_weights),
+    ("model.image_size", image_side),
+    ("model.alpha", positive_number),
+    ("model.classes", class_count),
     ("train.*.epochs", positive_int),
     ("train.*.steps", positive_int),
     ("train.*.batch_size", positive_int),
@@ -165,6 +194,8 @@ RULES: list[tuple[str, Check]] = [
     ("train.*.identity_warmup_steps", non_negative_int),
     ("train.*.luring_coefficient", non_negative_number),
     ("train.*.classifier_training", boolean),
+    ("train.*.optimizer", optimizer),
+    ("train.*.momentum", below_one),
     ("train.advtrain.eps", unit_interval),  # adversarial training of M (App. H.2): the PGD of each batch
     ("train.advtrain.eps_iter", positive_number),
     ("train.advtrain.nb_iter", positive_int),
@@ -180,6 +211,7 @@ RULES: list[tuple[str, Check]] = [
     ("train.trapdoor.signature_images", optional_positive_int),
     ("train.*", mapping),
     ("*.n_examples", positive_int),
+    ("*.candidates", positive_int),
     ("*.batch_size", positive_int),
     ("*.eps", epsilons),
     ("*.attacks", mapping),

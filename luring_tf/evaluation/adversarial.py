@@ -33,11 +33,13 @@ def model_name(model, name: str | None = None) -> str:
 def predict_labels(model, x: np.ndarray, batch_size: int = 500, *, name: str | None = None) -> np.ndarray:
     """Class predictions (argmax) of ``model`` on ``x`` in inference mode, int64 [N].
 
+    ``x``: float32 [N,H,W,C] array, or a ``tf.data`` stream of such batches (``batch_size`` is then the stream's).
+
     Outputs holding NaN or Inf are a one-line ``UserError`` naming the model (``name``, e.g. the file
     name, else ``model.name``): the argmax of NaN is not a prediction.
     """
     outputs = model.predict(x, batch_size=batch_size, verbose=0)
-    check_finite(outputs, f"the outputs of model {model_name(model, name)} on {len(x)} images")
+    check_finite(outputs, f"the outputs of model {model_name(model, name)} on {len(outputs)} images")
     return np.argmax(outputs, axis=1).astype(np.int64)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from luring_tf.data import streams
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
 from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
@@ -44,13 +45,16 @@ def _log(message: str) -> None:
 
 
 def model_table(models: dict, data, margin: float = metrics.CHANCE_MARGIN) -> dict:
-    """Table 8: test accuracy of M and each T, agreement of T with M on the truth and overall.
+    """Table 8 (Table 16 for ImageNet): test accuracy of M and each T, agreement of T with M on the truth and overall.
+
+    The test split is read as arrays, or streamed when the data set is file- or record-backed (ImageNet).
 
     A model whose test accuracy is at chance level (≤ 1/K + ``margin``, K = its number of outputs)
     carries ``at_chance: true`` and a ``warning`` sentence (e.g. a luring component collapsed to a
     constant image); the others carry ``at_chance: false``.
     """
-    preds = {name: predict_labels(model, data.x_test, name=name) for name, model in models.items()}
+    x = data.x_test if getattr(data, "x_test", None) is not None else streams.stream(data, "test", 500)
+    preds = {name: predict_labels(model, x, name=name) for name, model in models.items()}
     classes = {name: int(model.output_shape[-1]) for name, model in models.items()}
     table = {}
     for name in models:

@@ -28,9 +28,14 @@ def _rate(rate: dict) -> str:
     return f"{_fmt(rate['value'])} ({rate['numerator']}/{rate['denominator']})"
 
 
+def table_name(dataset: str) -> str:
+    """The paper's table of test accuracy and agreement for ``dataset``: Table 8, or Table 16 for ImageNet."""
+    return paper_values.MODEL_TABLE_NAMES.get(dataset, "Table 8")
+
+
 def table8_markdown(dataset: str, table: dict) -> str:
-    """Table 8 with the paper's values beside ours; a model at chance level is flagged in its row and below."""
-    paper = paper_values.TABLE_8.get(dataset, {})
+    """Table 8 (16) with the paper's values beside ours; a model at chance level is flagged in its row and below."""
+    paper = paper_values.MODEL_TABLES.get(dataset, {})
     lines = ["| model | test acc. | agree (truth) | agreement with M | paper test | paper agree |",
              "|---|---|---|---|---|---|"]
     warnings = []
@@ -76,17 +81,20 @@ def figure3_markdown(record: dict) -> list[str]:
 
 
 def characterization_markdown(record: dict) -> str:
-    """The whole characterization report: Table 8 and DR / IAR per attack × ε × approach."""
+    """The whole characterization report: Table 8 (16) and DR / IAR per attack × ε × approach (when run)."""
     out = [f"# Characterization of the luring effect — {record['dataset']} ({record['profile']} profile)", "",
            f"Models: `{record['models_dir']}`; data: {record['data_source']}.", "",
-           "## Table 8 — test accuracy and agreement", "",
-           table8_markdown(record["dataset"], record["table8"]), "",
-           "## DR and IAR (Figure 2)", "",
-           f"Evaluation set: {record['characterization']['n_examples']} test images classified correctly by M "
-           "and every M∘P. DR and IAR are computed over the adversarial examples that fool **every** M∘P "
-           "(column *kept* = that denominator).", "",
-           "| attack | ε | approach | success on M∘P | kept | DR | IAR | mean ℓ2 | mean ℓ∞ | mean ℓ0 |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           f"## {table_name(record['dataset'])} — test accuracy and agreement", "",
+           table8_markdown(record["dataset"], record["table8"]), ""]
+    skipped = record["characterization"].get("skipped")
+    if skipped:
+        return "\n".join(out + [f"DR and IAR (Figure 2): not computed -- {skipped}."]) + "\n"
+    out += ["## DR and IAR (Figure 2)", "",
+            f"Evaluation set: {record['characterization']['n_examples']} test images classified correctly by M "
+            "and every M∘P. DR and IAR are computed over the adversarial examples that fool **every** M∘P "
+            "(column *kept* = that denominator).", "",
+            "| attack | ε | approach | success on M∘P | kept | DR | IAR | mean ℓ2 | mean ℓ∞ | mean ℓ0 |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for row in record["characterization"]["results"]:
         out.append(f"| {row['attack']} | {row['eps']:g} | {NAMES.get(row['approach'], row['approach'])} | "
                    f"{_rate(row['success_rate'])} | {row['kept']} | {_fmt(row['DR']['value'])} | "
@@ -190,6 +198,9 @@ def write_characterization(record: dict, out_dir) -> list:
     """Write JSON, CSV, markdown, Figure 2 and Figure 3 (l0) PNGs of a characterization record; returns the paths."""
     import matplotlib.pyplot as plt
 
+    if record["characterization"].get("skipped"):  # Table 16 only (ImageNet): no attack results to plot
+        return [files.write_json(f"{out_dir}/characterization.json", record),
+                files.write_text(f"{out_dir}/characterization.md", characterization_markdown(record))]
     figure = figure2(record)
     paths = [files.write_json(f"{out_dir}/characterization.json", record),
              files.write_text(f"{out_dir}/characterization.csv", characterization_csv(record)),

@@ -57,18 +57,22 @@ def load_model(path: str | Path) -> keras.Model:
                         "(run_characterization.py --retrain)") from None
 
 
-def check_model(model: keras.Model, path, dataset: str, fix: str) -> None:
-    """``model`` (loaded from ``path``) takes ``dataset``'s images and scores its 10 classes, else ``UserError``."""
+def check_model(model: keras.Model, path, dataset: str, fix: str, expected: tuple | None = None) -> None:
+    """``model`` (loaded from ``path``) takes ``dataset``'s images and scores its classes, else ``UserError``.
+
+    ``expected``: ``((H, W, C), classes)`` when the configuration decides them (ImageNet's
+    ``model.image_size`` / ``model.classes``); default: the paper's shape of ``dataset`` and 10 classes.
+    """
     import architectures
 
-    expected = tuple(architectures.INPUT_SHAPES[dataset])
-    got = tuple(model.input_shape[1:])
-    if got != expected:
-        raise UserError(f"model file {path} takes inputs of shape {got}, {dataset} images are {expected}: "
-                        f"it was trained on another data set; {fix}")
+    shape, n_classes = expected if expected is not None else (architectures.INPUT_SHAPES[dataset], NUM_CLASSES)
+    shape, got = tuple(shape), tuple(model.input_shape[1:])
+    if got != shape:
+        raise UserError(f"model file {path} takes inputs of shape {got}, {dataset} images are {shape}: "
+                        f"it was made for another data set or image size; {fix}")
     classes = model.output_shape[-1]
-    if classes != NUM_CLASSES:
-        raise UserError(f"model file {path} outputs {classes} classes, {dataset} has {NUM_CLASSES}: {fix}")
+    if classes != n_classes:
+        raise UserError(f"model file {path} outputs {classes} classes, {dataset} has {n_classes}: {fix}")
 
 
 def check_built_on(protected: keras.Model, classifier: keras.Model, protected_path, classifier_path, fix: str) -> None:

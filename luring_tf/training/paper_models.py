@@ -13,6 +13,11 @@ determinism during training, see :func:`luring_tf.training.reproducible`), whate
 or loaded before it in the process. Trainings are resumable: each writes its checkpoint to
 ``models_dir/.checkpoints/<M|stack|auto|ce|luring>/`` at every epoch end and an interrupted one
 continues from there when the same command runs again (:mod:`luring_tf.training.checkpoints`).
+
+ImageNet (Section 4.4, App. H.1): M is a pretrained MobileNetV2, obtained and saved, never trained
+(:mod:`luring_tf.training.pretrained`); only C-E and Luring, which train P on top of it, are run;
+P is Table 15's at the configured image size. Data may be streamed (files, tfds records): sizes,
+shapes and test accuracies go through :mod:`luring_tf.data.streams`.
 """
 
 from __future__ import annotations
@@ -24,20 +29,26 @@ from pathlib import Path
 import numpy as np
 
 import architectures
+from luring_tf.data import streams
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
 from luring_tf.training import checkpoints, trainers
 from luring_tf.errors import UserError
 from luring_tf.storage.models_io import compose, load_model, model_paths, save_model
-from luring_tf.report.paper_values import TABLE_8
+from luring_tf.report.paper_values import MODEL_TABLES
 
 PAPER_GAP = 0.02  # warn when a trained M's test accuracy is more than this under the paper's
 
 ALL_APPROACHES = ("stack", "auto", "ce", "luring")
+PRETRAINED_M = ("imagenet",)  # data sets whose M is obtained pretrained, never trained here
+IMAGENET_WHY = {"stack": "Stack retrains M with P, and M is an already trained MobileNetV2 here",
+                "auto": "the paper did not run Auto on ImageNet"}
 
 
 def approaches_for(dataset: str) -> tuple[str, ...]:
-    """Approaches of the paper for ``dataset`` (no Auto on CIFAR10, Appendix C)."""
+    """Approaches of the paper for ``dataset`` (no Auto on CIFAR10, Appendix C; C-E and Luring on ImageNet, H.1)."""
+    if dataset == "imagenet":
+        return ("ce", "luring")
     return tuple(a for a in ALL_APPROACHES if not (dataset == "cifar10" and a == "auto"))
 
 
@@ -45,6 +56,9 @@ def check_approaches(dataset: str, requested) -> tuple[str, ...]:
     valid = approaches_for(dataset)
     requested = tuple(requested or valid)
     unknown = [a for a in requested if a not in valid]
+    if unknown and dataset == "imagenet" and unknown[0] in IMAGENET_WHY:
+        raise UserError(f"approach {unknown[0]!r} is not run on imagenet: {IMAGENET_WHY[unknown[0]]} (Section 4.4 / "
+                        "App. H.1 train only P on top of M); choose from ce, luring")
     if unknown:
         raise UserError(f"unknown approach {unknown[0]!r} for {dataset}: choose from {', '.join(valid)}")
     return requested
@@ -62,20 +76,23 @@ def _record(models_dir: Path, name: str, summary: dict) -> None:
 
 
 def _test_accuracy(model, data) -> tuple[float, int]:
-    """Test accuracy of a softmax (or logits) model and its number of classes."""
-    scores = model.predict(data.x_test, batch_size=500, verbose=0)
+    """Test accuracy of a softmax (or logits) model and its number of classes (streamed test split when no array)."""
+    x = data.x_test if getattr(data, "x_test", None) is not None else streams.stream(data, "test", 500)
+    scores = model.predict(x, batch_size=500 if isinstance(x, np.ndarray) else None, verbose=0)
     return float(np.mean(np.argmax(scores, axis=1) == np.asarray(data.y_test))), int(scores.shape[-1])
 
 
 def check_classifier(model, data, dataset: str) -> dict:
     """M's test accuracy against the paper's (Table 8): a warning when more than ``PAPER_GAP`` under it."""
     accuracy, _ = _test_accuracy(model, data)
-    paper = TABLE_8.get(dataset, {}).get("M", (None, None))[0]
+    paper = MODEL_TABLES.get(dataset, {}).get("M", (None, None))[0]
     below = paper is not None and accuracy < paper - PAPER_GAP
     if below:
+        fix = ("use MobileNetV2's ImageNet weights (model.weights=imagenet or their file) and the standard "
+               "evaluation preprocessing" if dataset in PRETRAINED_M else
+               "train it longer (--set train.base.epochs=...) or on more data")
         _log(f"WARNING: M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
-             f"paper's {paper:.3f}: every number measured against this M shifts; train it longer "
-             "(--set train.base.epochs=...) or on more data, then --retrain")
+             f"paper's {paper:.3f}: every number measured against this M shifts; {fix}, then --retrain")
     return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": bool(below)}
 
 
@@ -102,6 +119,8 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
         _log(f"loading M from {path}")
         return load_model(path)
     dataset = config["dataset"]
+    if dataset in PRETRAINED_M:
+        return _pretrained_classifier(data, config, models_dir)
     _log(f"training M on {len(data.x_train)} {dataset} images")
     start = time.time()
     cfg, wrap = config["train"][section], None
@@ -123,6 +142,29 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
     return model
 
 
+def _pretrained_classifier(data, config: dict, models_dir: Path):
+    """ImageNet's M: obtained (:mod:`luring_tf.training.pretrained`), checked against the paper, saved; not trained."""
+    from luring_tf.training.pretrained import build_pretrained_classifier
+
+    _log(f"building M: {config['model']['arch']}, weights {config['model']['weights']} (not trained here)")
+    start = time.time()
+    model = build_pretrained_classifier(config["model"], config["seed"])
+    check = check_classifier(model, data, config["dataset"])
+    save_model(model, model_paths(models_dir)["M"], overwrite=True)
+    _record(models_dir, "M", dict(trained=False, weights=str(config["model"]["weights"]), model=config["model"],
+                                  seconds=round(time.time() - start, 1), section="model", **check))
+    return model
+
+
+def _component(dataset: str, data, cfg: dict):
+    """A fresh P of ``dataset`` (Tables 5-7, or Table 15 at the data's image shape for ImageNet)."""
+    if dataset == "imagenet":
+        from architectures.imagenet import build_luring_component
+
+        return build_luring_component(streams.image_shape(data))
+    return architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
+
+
 def obtain_protected(approach: str, classifier, data, config: dict, models_dir, retrain: bool = False):
     """T = M∘P of ``approach``: loaded from ``<approach>_T.h5`` or trained (Appendix B) and saved."""
     models_dir = Path(models_dir)
@@ -132,8 +174,8 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
         return load_model(paths["T"])
     dataset, cfg, seed = config["dataset"], config["train"][approach], config["seed"]
     deterministic = config.get("deterministic", True)
-    augment = trainers.augmentation(cfg.get("augment"), data.x_train.shape[1])
-    _log(f"training {approach} on {len(data.x_train)} {dataset} images")
+    augment = trainers.augmentation(cfg.get("augment"), streams.image_shape(data)[0])
+    _log(f"training {approach} on {streams.size(data, 'train')} {dataset} images")
     start = time.time()
     if approach == "stack":
         def build():  # called by train_classifier after seeding
@@ -147,7 +189,7 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
         component = protected.layers[0]
     else:
         with trainers.reproducible(seed, deterministic):  # P's initial weights depend on the seed only
-            component = architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0))
+            component = _component(dataset, data, cfg)
         if approach == "auto":
             summary = trainers.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic,
                                                  checkpoint=checkpoints.at(models_dir, approach))

@@ -94,6 +94,13 @@ def learning_rate(values, boundaries, steps_per_unit: int = 1):
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
+def component_optimizer(cfg: dict, schedule):
+    """P's optimizer: ``cfg["optimizer"]`` adam (default; epsilon 1e-8) or sgd with ``cfg["momentum"]`` (App. H.1)."""
+    if cfg.get("optimizer", "adam") == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=float(cfg.get("momentum", 0.0)))
+    return keras.optimizers.Adam(schedule, epsilon=1e-8)
+
+
 class Augmentation:
     """Random rotation and shift of training images, as one affine map per image (nearest fill).
 
@@ -149,19 +156,20 @@ def augmentation(spec, image_side: int | None = None) -> Augmentation | None:
 def _train_dataset(data, target, batch_size: int, augment: Augmentation | None = None, seed: int = 0,
                    start_batch: int = 0) -> tf.data.Dataset:
     """Endless shuffled (x, target) batches of ``data``'s train split (reshuffled each pass, seeded); batch i
-    augmented with seed (seed, i). ``target``: "labels", "images" or an array aligned with the split.
-    ``start_batch``: the batches before it are skipped (a resumed training), before decoding.
+    augmented with seed (seed, i). ``target``: "labels", "images", an array aligned with the split, or None
+    (batches of images alone). ``start_batch``: the batches before it are skipped (a resumed training),
+    before decoding.
 
     A stream (:func:`luring_tf.data.streams.stream`): array-backed data give the batches, in the order, of
     the pipeline the port used before streams; file-backed data are decoded as they stream.
     """
-    ds = streams.stream(data, "train", batch_size, extras=(target,), shuffle=True, seed=seed, repeat=True,
-                        skip=int(start_batch) * int(batch_size))
+    ds = streams.stream(data, "train", batch_size, extras=() if target is None else (target,), shuffle=True,
+                        seed=seed, repeat=True, skip=int(start_batch) * int(batch_size))
     if augment is not None:
         key = tf.constant(int(seed), tf.int64)
-        ds = ds.enumerate(start=int(start_batch)).map(
-            lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1]),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        move = ((lambda i, x: augment.apply(x, tf.stack([key, i]))) if target is None else
+                (lambda i, batch: (augment.apply(batch[0], tf.stack([key, i])), batch[1])))
+        ds = ds.enumerate(start=int(start_batch)).map(move, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -356,7 +364,8 @@ class ComponentTrainer(keras.Model):
     """Holds a classifier M and a trainable component P; ``fit`` trains P only.
 
     Training data: ``(x, m_logits)`` with M's logits computed once per example beforehand (or,
-    with augmentation / ``classifier_training=True``, recomputed on each batch). Validation data:
+    with augmentation / ``classifier_training=True`` / ``logits_per_batch=True``, recomputed on each
+    batch; then the batches may be images alone). Validation data:
     ``(x, m_logits, y)``; ``y`` only feeds the logged ``accuracy``, never the loss or selection;
     unlabeled data give ``(x, m_logits)`` and no accuracy (it stays 0).
 
@@ -369,8 +378,9 @@ class ComponentTrainer(keras.Model):
     """
 
     def __init__(self, component, classifier, objective="luring", luring_coefficient=1.0,
-                 augment=None, classifier_training=False, **kwargs):
+                 augment=None, classifier_training=False, logits_per_batch=False, **kwargs):
         super().__init__(**kwargs)
+        self.logits_per_batch = bool(logits_per_batch) or augment is not None or bool(classifier_training)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
         self.component = component
@@ -429,8 +439,8 @@ class ComponentTrainer(keras.Model):
         return loss * n / context.all_reduce(tf.distribute.ReduceOp.SUM, n)
 
     def train_step(self, data):
-        x, m_logits = data  # M's cached logits travel with their images: Keras shards them together
-        if self.augment is not None or self.classifier_training:
+        x, m_logits = data if isinstance(data, (tuple, list)) else (data, None)  # cached logits travel with
+        if self.logits_per_batch or m_logits is None:  # their images: Keras shards them together
             classifier, classifier_mode = self._classifier(True)
             m_logits = classifier(x, training=classifier_mode)
         with tf.GradientTape() as tape:
@@ -575,7 +585,10 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     once per process for C-E and Luring when they are identical (:func:`warm_start`).
     ``checkpoint``: resumable training (:mod:`luring_tf.training.checkpoints`), one checkpoint per
     evaluation interval; a resumed restart attempt skips the attempts before it, a resumed
-    evaluation interval skips the warm-up (its result is in the checkpoint).
+    evaluation interval skips the warm-up (its result is in the checkpoint);
+    ``optimizer`` adam (default) or sgd with ``momentum`` (:func:`component_optimizer`).
+    Data whose stream augments the training images (``streams.train_is_augmented``) train on
+    images alone, M's logits computed per batch.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
@@ -583,8 +596,11 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
     key = checkpoints.run_key("component", objective, cfg, seed, deterministic, _augment_key(augment),
                               checkpoints.architecture(component), weights_digest(classifier), *_data_key(data))
     resume = checkpoints.load(checkpoint, key, name)
+    # A stream that augments its training images itself (ImageNet's random resized crops) gets M's logits
+    # per batch: logits computed beforehand would be for other crops (and 1.28M x 1000 floats).
+    per_batch = bool(getattr(streams, "train_is_augmented", lambda d: False)(data))
     with reproducible(seed, deterministic):
-        train_logits = classifier_logits(classifier, streams.stream(data, "train", 500))
+        train_logits = None if per_batch else classifier_logits(classifier, streams.stream(data, "train", 500))
         val_logits = classifier_logits(classifier, streams.stream(data, "val", 500))
         labelled = getattr(data, "y_val", None) is not None  # unlabeled data: no accuracy, agreement only
         val = streams.stream(data, "val", 500, extras=(val_logits, "labels") if labelled else (val_logits,))
@@ -606,11 +622,10 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         with reproducible(seed + attempt, deterministic), distribute.scope():
             trainer = ComponentTrainer(
                 component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
-                cfg.get("classifier_training", False),
+                cfg.get("classifier_training", False), logits_per_batch=per_batch,
             )
-            trainer.compile(optimizer=keras.optimizers.Adam(
-                learning_rate(cfg["lr"], cfg.get("lr_boundaries")), epsilon=1e-8),
-                steps_per_execution=distribute.steps_per_execution(every))
+            trainer.compile(optimizer=component_optimizer(cfg, learning_rate(cfg["lr"], cfg.get("lr_boundaries"))),
+                            steps_per_execution=distribute.steps_per_execution(every))
             initial = (resumed.extra["initial"] if resumed is not None else
                        trainer.evaluate(val, verbose=0, return_dict=True)["agreement"])
             keep = KeepBestWeights(component, "val_agreement", initial=initial)
