@@ -94,7 +94,7 @@ def test_a_key_no_rule_names_keeps_the_type_of_its_default(tmp_path, monkeypatch
 def test_rules_name_real_keys():
     """Every rule but the wildcard ones matches a key of some shipped profile (no typo in the table)."""
     keys = set()
-    for dataset in ("mnist", "svhn", "cifar10"):
+    for dataset in ("mnist", "svhn", "cifar10", "imagenet"):
         for profile in ("quick", "paper"):
             keys |= _dotted(load_config(dataset, profile))
     import fnmatch
