@@ -30,3 +30,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+# The longest test files first: on two workers (pytest-xdist --dist loadfile, README's test command) a long
+# file that starts last would leave one worker idle while it runs. Stable: the other files keep their order.
+LONGEST_FIRST = ("test_run_characterization.py", "test_official_end_to_end.py", "test_any_classifier.py",
+                 "test_imagenet_run.py", "test_adversarial_training.py", "test_training.py", "test_distribute.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
