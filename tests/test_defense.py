@@ -124,3 +124,10 @@ def test_markdown_has_paper_column_denominator_and_both_argmins():
     assert "Tables 11–13" in text and "| dim_ti | luring | 5×5 |" in text
     assert paper_value("mnist", "spsa", 0.2, "stack") == (None, 0.96, 0.97)
     assert paper_value("mnist", "spsa", 0.25, "stack") is None
+
+
+def test_an_attack_without_parameters_names_the_configured_ones_and_the_fix():
+    with pytest.raises(UserError) as excinfo:
+        expand_configs("spsa", {"attacks": {"mim": {"nb_iter": 2}, "dim": {"nb_iter": 2, "p": [1.0]}}})
+    message = str(excinfo.value)
+    assert "\n" not in message and "(it has dim, mim)" in message and "defense.attacks.spsa" in message

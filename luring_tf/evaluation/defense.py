@@ -107,7 +107,9 @@ def expand_configs(attack: str, section: dict) -> list[tuple[str, dict]]:
             members.insert(0, "fgsm")
         return [run for member in members for run in expand_configs(member, section)]
     if attack not in attacks_cfg:
-        raise UserError(f"attack {attack!r} has no parameters in the configuration's defense.attacks")
+        configured = ", ".join(sorted(attacks_cfg)) or "none"
+        raise UserError(f"attack {attack!r} has no parameters in this profile's defense.attacks (it has {configured}): "
+                        f"choose one of those, or add defense.attacks.{attack} to the dataset's configs/*.yaml")
     params = dict(attacks_cfg[attack] or {})
     grid_key = GRIDS.get(attack)
     if grid_key and isinstance(params.get(grid_key), (list, tuple)):
