@@ -141,12 +141,7 @@ def stream(data, split: str, arrays: list, batch_size: int, *, shuffle: bool = F
     if skip:
         ds = ds.skip(int(skip))
     ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    tables = [None if a is None else tf.constant(a) for a in arrays]
-    if tables:
-        ds = ds.map(lambda x, i: (x, *[x if t is None else tf.gather(t, i) for t in tables]))
-    else:
-        ds = ds.map(lambda x, i: x)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return streams.with_extras_by_index(ds, arrays, batch_size)
 
 
 def images(data, split: str, limit: int, batch_size: int = 256) -> np.ndarray:

@@ -168,6 +168,12 @@ def _records_stream(records: Records, shape, arrays, batch_size, shuffle, seed, 
         ds = ds.shuffle(shuffle_buffer(records.count, shape), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    return with_extras_by_index(ds, arrays, batch_size)
+
+
+def with_extras_by_index(ds: tf.data.Dataset, arrays, batch_size: int) -> tf.data.Dataset:
+    """``(x, index)`` elements -> batches of ``x`` or ``(x, *extras)``, each extra row gathered by the image's
+    index (None = x again), prefetched."""
     tables = [None if a is None else tf.constant(a) for a in arrays]
     if tables:
         ds = ds.map(lambda x, i: (x, *[x if t is None else tf.gather(t, i) for t in tables]))
