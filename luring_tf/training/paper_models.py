@@ -177,6 +177,7 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
     augment = trainers.augmentation(cfg.get("augment"), streams.image_shape(data)[0])
     _log(f"training {approach} on {streams.size(data, 'train')} {dataset} images")
     start = time.time()
+    checkpoint = checkpoints.at(models_dir, approach)
     if approach == "stack":
         def build():  # called by train_classifier after seeding
             return compose(
@@ -185,18 +186,18 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
             )
         protected, summary = trainers.train_classifier(build, data, cfg, augment=augment, seed=seed, name="stack T",
                                                        section="stack", deterministic=deterministic,
-                                                       checkpoint=checkpoints.at(models_dir, approach))
+                                                       checkpoint=checkpoint)
         component = protected.layers[0]
     else:
         with trainers.reproducible(seed, deterministic):  # P's initial weights depend on the seed only
             component = _component(dataset, data, cfg)
         if approach == "auto":
             summary = trainers.train_autoencoder(component, data, cfg, seed=seed, deterministic=deterministic,
-                                                 checkpoint=checkpoints.at(models_dir, approach))
+                                                 checkpoint=checkpoint)
         else:
             summary = trainers.train_component(component, classifier, data, cfg, approach, augment, seed,
                                                deterministic=deterministic,
-                                               checkpoint=checkpoints.at(models_dir, approach))
+                                               checkpoint=checkpoint)
         protected = compose(component, classifier)
     seconds = round(time.time() - start, 1)
     save_model(component, paths["P"], overwrite=True)
