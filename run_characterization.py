@@ -22,8 +22,8 @@ and adds Table 18 (table18.{json,md}: Base rows from the standard models when th
 
 from luring_tf.cli import advtrain_table, imagenet_run
 from luring_tf.cli import target_model
-from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
-                                   use_strategy)
+from luring_tf.cli.parser import (Parser, add_common_arguments, add_jobs_argument, quiet_tensorflow, releasing_locks,
+                                   run, use_strategy)
 
 
 TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds", "seed",
@@ -43,6 +43,7 @@ def parse(argv=None):
                              "stop (takes only --dataset, --profile, --set, --data-source, --data-dir, --tfds, "
                              "--seed, --retrain, --input-range, --component, --luring-coefficient; without "
                              "--dataset the profile follows the images: mnist for grey, svhn for colour)")
+    add_jobs_argument(parser)
     target_model.add_protect_arguments(parser)
     advtrain_table.add_base_argument(parser)
     args = parser.parse_args(argv)
@@ -74,8 +75,9 @@ def main(argv=None):
         parse_input_range(args.input_range)  # a bad range fails before TensorFlow loads
     quiet_tensorflow()
     use_strategy(args)
+    from luring_tf import workers
     from luring_tf.training import distribute, paper_models
-    from luring_tf.evaluation.characterization import ATTACKS, characterize, model_table
+    from luring_tf.evaluation.characterization import ATTACKS
     from luring_tf.report.characterization import characterization_markdown, write_characterization
 
     if args.target_model:
@@ -106,8 +108,23 @@ def main(argv=None):
     data = run_folder.load_data(config, args.data_dir)
     claim()
     print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)
-    models = paper_models.obtain_models(data, config, models_dir, approaches, args.retrain,
-                                        "advtrain" if advtrain else "base")
+    with workers.for_run(args.jobs, data, not distribute.distributed()) as pool:
+        models = paper_models.obtain_models(data, config, models_dir, approaches, args.retrain,
+                                            "advtrain" if advtrain else "base", workers=pool)
+        record = characterization_record(args, config, models, data, models_dir, out_dir, pool)
+    paths = write_characterization(record, out_dir)
+    print(characterization_markdown(record))
+    if advtrain:
+        paths += advtrain_table.characterization_table18(args, config, models, data, out_dir, standard_dir)
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def characterization_record(args, config, models, data, models_dir, out_dir, pool) -> dict:
+    """Table 8 and the characterization's DR / IAR / l0 (attack cells in ``pool``'s processes when given)."""
+    from luring_tf.evaluation.characterization import characterize, model_table
+    from luring_tf.storage.models_io import model_paths
+
     record = {"dataset": args.dataset, "profile": args.profile, "config": config,
               "models_dir": str(models_dir), "data_source": data.source,
               "table8": model_table(models, data)}
@@ -115,13 +132,10 @@ def main(argv=None):
         record["characterization"] = dict(imagenet_run.NO_CHARACTERIZATION)
         print(f"[luring-tf] {args.dataset}: {record['characterization']['skipped']}", flush=True)
     else:
-        record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet)
-    paths = write_characterization(record, out_dir)
-    print(characterization_markdown(record))
-    if advtrain:
-        paths += advtrain_table.characterization_table18(args, config, models, data, out_dir, standard_dir)
-    print("written: " + ", ".join(str(p) for p in paths))
-    return 0
+        model_files = {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in models if a != "M"}}
+        record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet,
+                                                  workers=pool, model_files=model_files)
+    return record
 
 
 if __name__ == "__main__":

@@ -5,15 +5,20 @@
     python benchmarks/quick_run.py --dataset mnist -- --set train.luring.steps=500
 
 Runs ``run_characterization.py``'s ``main`` in this process, into fresh temporary folders (so every
-model is trained), and times each stage: imports, data, M, each approach, Table 8, attacks, and the
-rest (report, figure). CPU = this process's user + system seconds from ``resource.getrusage`` (all
-threads). The load average is printed before and after: on a shared machine wall time lies, CPU
-seconds much less. The stage times of the models are also in ``<models>/training.json``.
+model is trained), and times each stage: imports, data, training (every model), Table 8, attacks, and
+the rest (report, figure). Then each model's own training time (from ``<models>/training.json``: with
+``--jobs 2`` the models train side by side in two processes, so these overlap). CPU = user + system
+seconds of this process and of its worker processes (``resource.getrusage``; the workers' are known
+only once they have ended, so they are in the total alone). The load average is printed before and
+after: on a shared machine wall time lies, CPU seconds less.
+
+    python benchmarks/quick_run.py -- --jobs 1               # everything in one process, as before --jobs
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -27,8 +32,8 @@ sys.path.insert(0, str(ROOT))
 STAGES: list[tuple[str, float, float]] = []
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def cpu_seconds(who=resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
@@ -61,8 +66,7 @@ def main() -> int:
     from luring_tf.training import paper_models
 
     run_folder.load_data = timed("data", run_folder.load_data)
-    paper_models.obtain_classifier = timed("train M", paper_models.obtain_classifier)
-    paper_models.obtain_protected = timed(lambda approach, *rest: f"train {approach}", paper_models.obtain_protected)
+    paper_models.obtain_models = timed("training (every model)", paper_models.obtain_models)
     characterization.model_table = timed("Table 8", characterization.model_table)
     characterization.characterize = timed("attacks (DR, IAR)", characterization.characterize)
     import run_characterization
@@ -70,14 +74,20 @@ def main() -> int:
     argv = ["--dataset", args.dataset, "--profile", args.profile, "--models-dir", str(work / "models"),
             "--out", str(work / "results"), "--quiet", *args.extra]
     code = run_characterization.main(argv)
-    total_wall, total_cpu = time.perf_counter() - start_wall, cpu_seconds() - start_cpu
+    total_wall, own_cpu = time.perf_counter() - start_wall, cpu_seconds() - start_cpu
+    children = cpu_seconds(resource.RUSAGE_CHILDREN)
+    total_cpu = own_cpu + children
     named_wall, named_cpu = sum(s[1] for s in STAGES), sum(s[2] for s in STAGES)
-    STAGES.append(("rest (report, figure, start-up)", total_wall - named_wall, total_cpu - named_cpu))
+    STAGES.append(("rest (report, figure, start-up)", total_wall - named_wall, own_cpu - named_cpu))
     print(f"\n{args.dataset} {args.profile}: python run_characterization.py {' '.join(argv)}")
     print(f"{'stage':<34}{'wall s':>9}{'CPU s':>9}")
     for name, wall, cpu in STAGES:
         print(f"{name:<34}{wall:>9.1f}{cpu:>9.1f}")
+    print(f"{'worker processes':<34}{'':>9}{children:>9.1f}")
     print(f"{'total':<34}{total_wall:>9.1f}{total_cpu:>9.1f}")
+    record = json.loads((work / "models" / "training.json").read_text())
+    print("each model's training, wall s: " + ", ".join(f"{name} {summary['seconds']:.0f}"
+                                                       for name, summary in record.items()))
     print(f"load average (1, 5, 15 min) before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, "
           f"after {' '.join(f'{v:.1f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
     print(f"models and results in {work}")

@@ -26,8 +26,9 @@ def mnist_run(tmp_path_factory):
     args = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--set", "train.auto.epochs=40", "--set", "train.auto.lr=[0.005]",
             "--set", "train.base.augment=false",
             "--models-dir", str(work / "models"), "--out", str(work / "results"), *TINY]
-    result = run_script("run_characterization.py", *args, cwd=work)
-    return work, args, result
+    # Two worker processes (luring_tf.workers): the trainings and the attack cells run side by side.
+    result = run_script("run_characterization.py", *args, "--jobs", "2", cwd=work)
+    return work, args + ["--jobs", "2"], result
 
 
 def test_mnist_end_to_end_writes_every_result(mnist_run):
@@ -46,6 +47,35 @@ def test_mnist_end_to_end_writes_every_result(mnist_run):
     for name in ("M.h5", "stack_P.h5", "stack_T.h5", "auto_T.h5", "ce_T.h5", "luring_P.h5", "luring_T.h5"):
         assert (work / "models" / name).is_file()
     assert "denominator" in (out / "characterization.md").read_text() or "kept" in (out / "characterization.md").read_text()
+
+
+def _weights(path):
+    import keras
+
+    return keras.models.load_model(path, compile=False).get_weights()
+
+
+def test_two_jobs_give_the_same_models_and_tables_as_one(mnist_run, tmp_path):
+    work, args, first = mnist_run
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    assert "in 2 processes" in first.stdout and "luring trained in" in first.stdout
+    for name in ("M", "stack", "auto", "ce", "luring"):  # each training's output in its log
+        assert "training" in (work / "models" / "logs" / f"{name}.log").read_text()
+    assert "on luring: " in (work / "results" / "logs" / "attacks_luring.log").read_text()
+    one = [a for a in args[:-2] if a not in (str(work / "models"), str(work / "results"))]
+    one = [a for a in one if a not in ("--models-dir", "--out")]
+    result = run_script("run_characterization.py", *one, "--models-dir", str(tmp_path / "models"),
+                        "--out", str(tmp_path / "results"), "--jobs", "1", cwd=work)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "processes" not in result.stdout
+    for name in ("M.h5", "stack_T.h5", "auto_T.h5", "ce_T.h5", "luring_T.h5"):
+        two, single = _weights(work / "models" / name), _weights(tmp_path / "models" / name)
+        assert len(two) == len(single) > 0
+        for i, (a, b) in enumerate(zip(two, single)):
+            assert a.shape == b.shape and (a == b).all(), (name, i)
+    records = [json.loads((folder / "results" / "characterization.json").read_text()) for folder in (work, tmp_path)]
+    assert records[0]["table8"] == records[1]["table8"]
+    assert records[0]["characterization"] == records[1]["characterization"]
 
 
 def test_rerun_reuses_models_and_cells(mnist_run):

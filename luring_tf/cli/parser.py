@@ -104,6 +104,23 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
                              "do not depend on it) (default: %(default)s)")
 
 
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    """``--jobs``: processes for independent trainings and attacks (:mod:`luring_tf.workers`)."""
+    from luring_tf import workers
+
+    def jobs(value):
+        try:
+            return workers.parse_jobs(value)
+        except Exception as exc:  # UserError: argparse's one-line error
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+    parser.add_argument("--jobs", type=jobs, default=workers.default_jobs(), metavar="N|auto",
+                        help="processes for the trainings and attacks that do not depend on each other: auto = 2 "
+                             "on a CPU-only machine of 2 or more CPUs with in-memory data and one device, else 1 "
+                             "(1: everything in this process; the results do not depend on it; default: $LURING_TF_JOBS "
+                             "or auto)")
+
+
 def use_strategy(args) -> None:
     """Make ``--strategy`` this process's ``tf.distribute`` strategy (before any model is built) and log it."""
     from luring_tf.training import distribute

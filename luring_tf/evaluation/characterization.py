@@ -79,16 +79,71 @@ def distortions(x: np.ndarray, x_adv: np.ndarray) -> dict[str, np.ndarray]:
     return {key: per[key] for key in DISTORTIONS}
 
 
-def _cell(path: Path, key: str, compute, label: str) -> dict:
-    """Read the cell at ``path`` if it holds ``key``; else compute it, store it and return it."""
+def _stored(path: Path, key: str):
+    """The cell at ``path`` when it holds ``key``, else None (a truncated cell: one-line error, --force recomputes it)."""
     if path.exists():
-        stored = files.read_npz(path)  # a truncated cell: one-line error, --force recomputes it
+        stored = files.read_npz(path)
         if "params" in stored and str(stored["params"]) == key:
             return stored
+    return None
+
+
+def _cell(path: Path, key: str, compute, label: str) -> dict:
+    """Read the cell at ``path`` if it holds ``key``; else compute it, store it and return it."""
+    stored = _stored(path, key)
+    if stored is not None:
+        return stored
+    if path.exists():
         _log(f"{path} holds {label} for other models or settings: recomputing it")
     result = compute()
     files.write_npz(path, params=np.array(key), **result)
     return result
+
+
+def _attack_cell(attack: str, eps: float, params: dict, model, classifier, x, y, approach: str,
+                 batch_size: int, seed: int, verbose: bool) -> dict:
+    """One cell: ``attack`` at ``eps`` on ``approach``'s T (``model``), its adversarial examples judged by T and M."""
+    start = time.time()
+    x_adv, info = craft(attack, model, x, y, eps, params, batch_size, seed, verbose, name=f"{approach}_T")
+    _log(f"{attack} eps={eps:g} on {approach}: {time.time() - start:.1f}s")
+    return dict(t_adv=predict_labels(model, x_adv, name=f"{approach}_T"),
+                m_adv=predict_labels(classifier, x_adv, name="M"),
+                iterations=np.array(info["iterations"]), **distortions(x, x_adv))
+
+
+def cells_task(approach: str, model_files: dict, digests: dict, cells: list, x, y, batch_size: int, seed: int,
+               verbose: bool) -> int:
+    """In a worker (:mod:`luring_tf.workers`): compute ``cells`` ((attack, eps, params, path, key) tuples) of
+    ``approach``, its T and M read from ``model_files``; returns how many it computed."""
+    from luring_tf.storage.models_io import load_model
+
+    models = {name: load_model(model_files[name]) for name in ("M", approach)}
+    for name, model in models.items():
+        if weights_digest(model) != digests[name]:
+            raise UserError(f"{model_files[name]} changed during the run: run the same command again")
+    for attack, eps, params, path, key in cells:
+        _cell(Path(path), key, lambda: _attack_cell(attack, eps, params, models[approach], models["M"], x, y,
+                                                    approach, batch_size, seed, verbose),
+              f"{attack} eps={eps:g} on {approach}")
+    return len(cells)
+
+
+def _cells_in_workers(workers, cells: dict, model_files: dict, digests: dict, x, y, section: dict, seed: int,
+                      out_dir: Path, verbose: bool) -> None:
+    """Compute the cells not stored yet, one task per approach (its attack graphs are built once)."""
+    per_approach: dict = {}
+    for (attack, eps, approach), (path, key, params) in cells.items():
+        if _stored(path, key) is None:
+            per_approach.setdefault(approach, []).append((attack, eps, params, str(path), key))
+    if not per_approach:
+        return
+    log_dir = out_dir / "logs"
+    _log(f"attacking {', '.join(per_approach)} in {workers.jobs} processes (their output: {log_dir}/<approach>.log)")
+    tasks = [(f"attacks_{approach}", cells_task, (approach, {name: str(model_files[name]) for name in ("M", approach)},
+                                                  digests, todo, x, y, section["batch_size"], seed, verbose), ())
+             for approach, todo in per_approach.items()]
+    workers.run(tasks, log_dir, lambda name, count, seconds: _log(f"{name.split('_', 1)[1]}: {count} attack cells "
+                                                                    f"in {seconds:.0f} s"))
 
 
 def _l0_highest(rows: list[dict], field: str):
@@ -99,8 +154,13 @@ def _l0_highest(rows: list[dict], field: str):
     return bool(means["luring"] == max(means.values()))
 
 
-def characterize(models: dict, data, config: dict, out_dir, force: bool = False, verbose: bool = True) -> dict:
-    """Run the characterization; returns the JSON-ready record (also written by the caller)."""
+def characterize(models: dict, data, config: dict, out_dir, force: bool = False, verbose: bool = True, *,
+                 workers=None, model_files: dict | None = None) -> dict:
+    """Run the characterization; returns the JSON-ready record (also written by the caller).
+
+    ``workers`` (a :class:`luring_tf.workers.Workers`) with ``model_files`` (name -> the .h5 file of each of
+    ``models``): the cells not stored yet are computed in its processes first, one approach per task.
+    """
     section = config["characterization"]
     approaches = [name for name in models if name != "M"]
     cells_dir = Path(out_dir) / "cells"
@@ -110,10 +170,10 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
     digests = {name: weights_digest(model) for name, model in models.items()}
     record = {"n_examples": int(len(index)), "index": index.tolist(), "models": digests, "results": [],
               "figure3": []}
+    cells = {}
     for attack in section["attacks"]:
         params = section["attacks"][attack] or {}
         for eps in section["eps"]:
-            success, preds = {}, {}
             for approach in approaches:
                 path = cells_dir / f"{attack}_eps{eps:g}_{approach}.npz"
                 key = json.dumps({"attack": attack, "eps": eps, "params": params, "index": index.tolist(),
@@ -121,17 +181,18 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                                  sort_keys=True)
                 if force and path.exists():
                     path.unlink()
-
-                def compute(approach=approach):
-                    start = time.time()
-                    x_adv, info = craft(attack, models[approach], x, y, eps, params,
-                                        section["batch_size"], config["seed"], verbose, name=f"{approach}_T")
-                    _log(f"{attack} eps={eps:g} on {approach}: {time.time() - start:.1f}s")
-                    return dict(t_adv=predict_labels(models[approach], x_adv, name=f"{approach}_T"),
-                                m_adv=predict_labels(models["M"], x_adv, name="M"),
-                                iterations=np.array(info["iterations"]), **distortions(x, x_adv))
-
-                cell = _cell(path, key, compute, f"{attack} eps={eps:g} on {approach}")
+                cells[attack, eps, approach] = (path, key, params)
+    if workers is not None and model_files is not None:
+        _cells_in_workers(workers, cells, model_files, digests, x, y, section, config["seed"], Path(out_dir), verbose)
+    for attack in section["attacks"]:
+        for eps in section["eps"]:
+            success, preds = {}, {}
+            for approach in approaches:
+                path, key, params = cells[attack, eps, approach]
+                cell = _cell(path, key, lambda: _attack_cell(attack, eps, params, models[approach], models["M"], x, y,
+                                                             approach, section["batch_size"], config["seed"],
+                                                             verbose),
+                             f"{attack} eps={eps:g} on {approach}")
                 missing = [k for k in ("t_adv", "m_adv", *DISTORTIONS) if k not in cell]
                 if missing:
                     raise UserError(f"result file {path} lacks {', '.join(missing)}: rerun with --force to "

@@ -91,9 +91,11 @@ def check_classifier(model, data, dataset: str) -> dict:
         fix = ("use MobileNetV2's ImageNet weights (model.weights=imagenet or their file) and the standard "
                "evaluation preprocessing" if dataset in PRETRAINED_M else
                "train it longer (--set train.base.epochs=...) or on more data")
-        _log(f"WARNING: M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
-             f"paper's {paper:.3f}: every number measured against this M shifts; {fix}, then --retrain")
-    return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": bool(below)}
+        warning = (f"WARNING: M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
+                   f"paper's {paper:.3f}: every number measured against this M shifts; {fix}, then --retrain")
+        _log(warning)
+    return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": bool(below),
+            **({"warning": warning} if below else {})}
 
 
 def check_protected(approach: str, model, data) -> dict:
@@ -101,10 +103,12 @@ def check_protected(approach: str, model, data) -> dict:
     accuracy, classes = _test_accuracy(model, data)
     at_chance = metrics.at_chance_level(accuracy, classes)
     if at_chance:
-        _log(f"WARNING: {approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
-             f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer (--set train.{approach}."
-             f"{'epochs' if approach in ('stack', 'auto') else 'steps'}=...) or with another --seed, then --retrain")
-    return {"test_accuracy": round(accuracy, 4), "at_chance": bool(at_chance)}
+        warning = (f"WARNING: {approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
+                   f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer (--set train."
+                   f"{approach}.{'epochs' if approach in ('stack', 'auto') else 'steps'}=...) or with another "
+                   "--seed, then --retrain")
+        _log(warning)
+    return {"test_accuracy": round(accuracy, 4), "at_chance": bool(at_chance), **({"warning": warning} if at_chance else {})}
 
 
 def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, section: str = "base"):
@@ -118,9 +122,17 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
     if path.exists() and not retrain:
         _log(f"loading M from {path}")
         return load_model(path)
-    dataset = config["dataset"]
-    if dataset in PRETRAINED_M:
+    if config["dataset"] in PRETRAINED_M:
         return _pretrained_classifier(data, config, models_dir)
+    model, summary = train_classifier(data, config, models_dir, section)
+    _record(models_dir, "M", summary)
+    return model
+
+
+def train_classifier(data, config: dict, models_dir, section: str = "base"):
+    """Train M with ``train.<section>``, save ``M.h5``; returns (M, its training.json summary)."""
+    models_dir = Path(models_dir)
+    dataset = config["dataset"]
     _log(f"training M on {len(data.x_train)} {dataset} images")
     start = time.time()
     cfg, wrap = config["train"][section], None
@@ -135,11 +147,10 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
         checkpoint=checkpoints.at(models_dir, "M"),
     )
     seconds = round(time.time() - start, 1)
-    save_model(model, path, overwrite=True)
+    save_model(model, model_paths(models_dir)["M"], overwrite=True)
     check = (check_classifier(model, data, dataset) if section == "base"  # Table 8 is the standard M's
              else {"test_accuracy": round(_test_accuracy(model, data)[0], 4)})
-    _record(models_dir, "M", dict(summary, seconds=seconds, section=section, **check))
-    return model
+    return model, dict(summary, seconds=seconds, section=section, **check)
 
 
 def _pretrained_classifier(data, config: dict, models_dir: Path):
@@ -172,6 +183,15 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
     if paths["T"].exists() and not retrain:
         _log(f"loading {approach} T from {paths['T']}")
         return load_model(paths["T"])
+    protected, summary = train_protected(approach, classifier, data, config, models_dir)
+    _record(models_dir, approach, summary)
+    return protected
+
+
+def train_protected(approach: str, classifier, data, config: dict, models_dir):
+    """Train ``approach``'s P (and Stack's M), save its P and T files; returns (T, its training.json summary)."""
+    models_dir = Path(models_dir)
+    paths = model_paths(models_dir, approach)
     dataset, cfg, seed = config["dataset"], config["train"][approach], config["seed"]
     deterministic = config.get("deterministic", True)
     augment = trainers.augmentation(cfg.get("augment"), streams.image_shape(data)[0])
@@ -202,13 +222,58 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
     seconds = round(time.time() - start, 1)
     save_model(component, paths["P"], overwrite=True)
     save_model(protected, paths["T"], overwrite=True)
-    _record(models_dir, approach, dict(summary, seconds=seconds, **check_protected(approach, protected, data)))
-    return protected
+    return protected, dict(summary, seconds=seconds, **check_protected(approach, protected, data))
 
 
-def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = False, base: str = "base") -> dict:
-    """``{"M": M, approach: T, ...}`` for the requested approaches, trained or loaded (M from ``train.<base>``)."""
+# Priority of the trainings in worker processes: longest first keeps every process busy -- Stack (an M and a P,
+# independent of M) beside M, then C-E and Luring as soon as M exists, Auto (a P alone) last. Every approach but
+# Stack needs M (C-E and Luring train against it; Auto's T = M∘P).
+TRAINING_ORDER = ("M", "stack", "ce", "luring", "auto")
+
+
+def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = False, base: str = "base",
+                  workers=None) -> dict:
+    """``{"M": M, approach: T, ...}`` for the requested approaches, trained or loaded (M from ``train.<base>``).
+
+    ``workers`` (a :class:`luring_tf.workers.Workers`): the models to train are trained in its processes,
+    side by side where they do not depend on each other (:data:`TRAINING_ORDER`), then loaded from their files.
+    """
+    models_dir = Path(models_dir)
+    m_trains = retrain or not model_paths(models_dir)["M"].exists()
+    trains = [a for a in approaches if retrain or not model_paths(models_dir, a)["T"].exists()]
+    if workers is not None and config["dataset"] not in PRETRAINED_M and (m_trains or trains):
+        _train_in_workers(workers, config, models_dir, base, m_trains, trains)
+        retrain = False  # every model is in its file now
     models = {"M": obtain_classifier(data, config, models_dir, retrain, base)}
     for approach in approaches:
         models[approach] = obtain_protected(approach, models["M"], data, config, models_dir, retrain)
     return models
+
+
+def _train_in_workers(workers, config: dict, models_dir: Path, base: str, m_trains: bool, trains: list) -> None:
+    """Train M (when ``m_trains``) and the approaches ``trains`` in ``workers``, recording each summary."""
+    names = (["M"] if m_trains else []) + list(trains)
+    tasks = [(name, train_task, (name, config, str(models_dir), base), ("M",) if m_trains and name not in ("M", "stack")
+              else ()) for name in sorted(names, key=TRAINING_ORDER.index)]
+    log_dir = models_dir / "logs"
+    _log(f"training {', '.join(names)} in {workers.jobs} processes (their output: {log_dir}/<model>.log)")
+
+    def done(name, summary, seconds):
+        _record(models_dir, name, summary)
+        accuracy = summary.get("test_accuracy")
+        _log(f"{name} trained in {seconds:.0f} s" + (f", test accuracy {accuracy:.3f}" if accuracy is not None else ""))
+        if summary.get("warning"):
+            _log(summary["warning"])
+
+    workers.run(tasks, log_dir, done)
+
+
+def train_task(name: str, config: dict, models_dir: str, base: str) -> dict:
+    """In a worker (:mod:`luring_tf.workers`): train M (``name`` "M") or an approach and save it; its summary."""
+    from luring_tf.workers import worker_data
+
+    data = worker_data()
+    if name == "M":
+        return train_classifier(data, config, models_dir, base)[1]
+    classifier = None if name == "stack" else load_model(model_paths(models_dir)["M"])
+    return train_protected(name, classifier, data, config, models_dir)[1]

@@ -1,0 +1,24 @@
+"""Module-level tasks for tests/test_workers.py (a spawned worker imports them by name)."""
+
+import time
+
+from luring_tf.errors import UserError
+
+
+def stamp(name: str, seconds: float) -> tuple:
+    """Print, sleep ``seconds``; return (name, start, end) wall times."""
+    start = time.time()
+    print(f"task {name} running")
+    time.sleep(seconds)
+    return name, start, time.time()
+
+
+def fail(message: str) -> None:
+    print("about to fail")
+    raise UserError(message)
+
+
+def data_size() -> int:
+    from luring_tf.workers import worker_data
+
+    return len(worker_data())
