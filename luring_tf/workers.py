@@ -68,10 +68,10 @@ def why_one(data, strategy_is_default: bool) -> str | None:
 
 def resolve_jobs(requested, data, strategy_is_default: bool) -> int:
     """The number of processes: ``requested`` (an int, or ``auto``) where the run allows it, else 1."""
-    if why_one(data, strategy_is_default) is not None:
+    reason = why_one(data, strategy_is_default)
+    if reason is not None:
         if requested not in ("auto", 1):
-            print(f"[luring-tf] --jobs {requested}: running in one process ({why_one(data, strategy_is_default)})",
-                  flush=True)
+            print(f"[luring-tf] --jobs {requested}: running in one process ({reason})", flush=True)
         return 1
     if requested != "auto":
         return int(requested)
@@ -155,7 +155,8 @@ class Workers:
 
     def close(self, cancel: bool = False) -> None:
         if cancel:  # a task failed or the user stopped the run: stop the workers now
-            processes = list(getattr(self._pool, "_processes", {}).values())
+            # (the executor's processes: Python 3.11 has no public way to terminate them; 3.14 adds one)
+            processes = list((getattr(self._pool, "_processes", None) or {}).values())
             self._pool.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 process.terminate()
