@@ -9,8 +9,8 @@
 
 Trains (or loads) M and T = M∘P of Stack, Auto, C-E and Luring, attacks every T, and writes
 results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running resumes: models and
-finished attack cells are reused. On a CPU-only machine the independent trainings and the attack cells
-run in 2 processes (--jobs; same results as --jobs 1), their output in <models-dir>/logs/ and <out>/logs/.
+finished attack cells are reused. --jobs 2 runs the independent trainings and the attack cells in 2
+processes (same results as --jobs 1), their output in <models-dir>/logs/ and <out>/logs/.
 
 --dataset imagenet (Section 4.4, App. H.1; --data-dir DIR with train/<wnid>/ and val/<wnid>/ or a prepared
 tfds imagenet2012): M = a pretrained MobileNetV2 (model.weights: imagenet, a file, or random for pipeline

@@ -12,7 +12,7 @@ seconds of this process and of its worker processes (``resource.getrusage``; the
 only once they have ended, so they are in the total alone). The load average is printed before and
 after: on a shared machine wall time lies, CPU seconds less.
 
-    python benchmarks/quick_run.py -- --jobs 1               # everything in one process, as before --jobs
+    python benchmarks/quick_run.py -- --jobs 2               # independent work in two processes
 """
 
 from __future__ import annotations

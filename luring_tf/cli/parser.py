@@ -118,7 +118,7 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
                         help="processes for the trainings and attacks that do not depend on each other: auto = 2 "
                              "on a CPU-only machine of 2 or more CPUs with in-memory data and one device, else 1 "
                              "(1: everything in this process; the results do not depend on it; default: $LURING_TF_JOBS "
-                             "or auto)")
+                             "or 1)")
 
 
 def use_strategy(args) -> None:
