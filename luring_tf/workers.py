@@ -1,9 +1,9 @@
 """Independent work of one run in several processes (``--jobs``): the model trainings and the attack cells.
 
-Why: on a small CPU machine one TensorFlow process keeps its cores only partly busy (a quick-profile MNIST
+Why: one TensorFlow process keeps a small CPU machine's cores only partly busy (a quick-profile MNIST
 training used 1.5-1.7 of 2 cores: TF splits each small op of these models over the cores and waits for the
-slowest part). Two processes, each training its own model, keep both cores busy and finish the same work
-sooner (``benchmarks/quick_run.py`` measures it). The trainings of M and Stack are independent; C-E, Luring
+slowest part); two processes, each with its own model, keep them all busy -- which pays where the cores
+are real ones (``benchmarks/quick_run.py`` measures it; see below for the 2-CPU machine). The trainings of M and Stack are independent; C-E, Luring
 and Auto (whose T is M∘P) need M; the characterization's cells are independent once the models exist.
 
 ``--jobs 1`` is the default (``LURING_TF_JOBS`` sets another): everything in this process. ``--jobs auto`` =

@@ -107,11 +107,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
     """``--jobs``: processes for independent trainings and attacks (:mod:`luring_tf.workers`)."""
     from luring_tf import workers
+    from luring_tf.errors import UserError
 
     def jobs(value):
         try:
             return workers.parse_jobs(value)
-        except Exception as exc:  # UserError: argparse's one-line error
+        except UserError as exc:  # argparse's one-line error
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
     parser.add_argument("--jobs", type=jobs, default=workers.default_jobs(), metavar="N|auto",

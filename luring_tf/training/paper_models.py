@@ -82,6 +82,12 @@ def _test_accuracy(model, data) -> tuple[float, int]:
     return float(np.mean(np.argmax(scores, axis=1) == np.asarray(data.y_test))), int(scores.shape[-1])
 
 
+def _warning(text: str) -> dict:
+    """Log ``WARNING: text`` and return it as the summary's ``warning`` (the main process repeats a worker's)."""
+    _log(f"WARNING: {text}")
+    return {"warning": f"WARNING: {text}"}
+
+
 def check_classifier(model, data, dataset: str) -> dict:
     """M's test accuracy against the paper's (Table 8): a warning when more than ``PAPER_GAP`` under it."""
     accuracy, _ = _test_accuracy(model, data)
@@ -91,11 +97,10 @@ def check_classifier(model, data, dataset: str) -> dict:
         fix = ("use MobileNetV2's ImageNet weights (model.weights=imagenet or their file) and the standard "
                "evaluation preprocessing" if dataset in PRETRAINED_M else
                "train it longer (--set train.base.epochs=...) or on more data")
-        warning = (f"WARNING: M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
-                   f"paper's {paper:.3f}: every number measured against this M shifts; {fix}, then --retrain")
-        _log(warning)
-    return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": bool(below),
-            **({"warning": warning} if below else {})}
+        return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": True,
+                **_warning(f"M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
+                           f"paper's {paper:.3f}: every number measured against this M shifts; {fix}, then --retrain")}
+    return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": False}
 
 
 def check_protected(approach: str, model, data) -> dict:
@@ -103,12 +108,12 @@ def check_protected(approach: str, model, data) -> dict:
     accuracy, classes = _test_accuracy(model, data)
     at_chance = metrics.at_chance_level(accuracy, classes)
     if at_chance:
-        warning = (f"WARNING: {approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
-                   f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer (--set train."
-                   f"{approach}.{'epochs' if approach in ('stack', 'auto') else 'steps'}=...) or with another "
-                   "--seed, then --retrain")
-        _log(warning)
-    return {"test_accuracy": round(accuracy, 4), "at_chance": bool(at_chance), **({"warning": warning} if at_chance else {})}
+        return {"test_accuracy": round(accuracy, 4), "at_chance": True,
+                **_warning(f"{approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
+                           f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer (--set train."
+                           f"{approach}.{'epochs' if approach in ('stack', 'auto') else 'steps'}=...) or with "
+                           "another --seed, then --retrain")}
+    return {"test_accuracy": round(accuracy, 4), "at_chance": False}
 
 
 def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, section: str = "base"):
@@ -124,12 +129,12 @@ def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, sec
         return load_model(path)
     if config["dataset"] in PRETRAINED_M:
         return _pretrained_classifier(data, config, models_dir)
-    model, summary = train_classifier(data, config, models_dir, section)
+    model, summary = train_and_save_classifier(data, config, models_dir, section)
     _record(models_dir, "M", summary)
     return model
 
 
-def train_classifier(data, config: dict, models_dir, section: str = "base"):
+def train_and_save_classifier(data, config: dict, models_dir, section: str = "base"):
     """Train M with ``train.<section>``, save ``M.h5``; returns (M, its training.json summary)."""
     models_dir = Path(models_dir)
     dataset = config["dataset"]
@@ -183,12 +188,12 @@ def obtain_protected(approach: str, classifier, data, config: dict, models_dir, 
     if paths["T"].exists() and not retrain:
         _log(f"loading {approach} T from {paths['T']}")
         return load_model(paths["T"])
-    protected, summary = train_protected(approach, classifier, data, config, models_dir)
+    protected, summary = train_and_save_protected(approach, classifier, data, config, models_dir)
     _record(models_dir, approach, summary)
     return protected
 
 
-def train_protected(approach: str, classifier, data, config: dict, models_dir):
+def train_and_save_protected(approach: str, classifier, data, config: dict, models_dir):
     """Train ``approach``'s P (and Stack's M), save its P and T files; returns (T, its training.json summary)."""
     models_dir = Path(models_dir)
     paths = model_paths(models_dir, approach)
@@ -199,7 +204,7 @@ def train_protected(approach: str, classifier, data, config: dict, models_dir):
     start = time.time()
     checkpoint = checkpoints.at(models_dir, approach)
     if approach == "stack":
-        def build():  # called by train_classifier after seeding
+        def build():  # called by trainers.train_classifier after seeding
             return compose(
                 architectures.build_luring_component(dataset, dropout=cfg.get("dropout", 0.0)),
                 architectures.build_classifier(dataset, name="M_stack"),
@@ -229,6 +234,7 @@ def train_protected(approach: str, classifier, data, config: dict, models_dir):
 # independent of M) beside M, then C-E and Luring as soon as M exists, Auto (a P alone) last. Every approach but
 # Stack needs M (C-E and Luring train against it; Auto's T = M∘P).
 TRAINING_ORDER = ("M", "stack", "ce", "luring", "auto")
+WITHOUT_M = ("M", "stack")  # the trainings that do not wait for M
 
 
 def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = False, base: str = "base",
@@ -253,7 +259,7 @@ def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = Fa
 def _train_in_workers(workers, config: dict, models_dir: Path, base: str, m_trains: bool, trains: list) -> None:
     """Train M (when ``m_trains``) and the approaches ``trains`` in ``workers``, recording each summary."""
     names = (["M"] if m_trains else []) + list(trains)
-    tasks = [(name, train_task, (name, config, str(models_dir), base), ("M",) if m_trains and name not in ("M", "stack")
+    tasks = [(name, train_task, (name, config, str(models_dir), base), ("M",) if m_trains and name not in WITHOUT_M
               else ()) for name in sorted(names, key=TRAINING_ORDER.index)]
     log_dir = models_dir / "logs"
     _log(f"training {', '.join(names)} in {workers.jobs} processes (their output: {log_dir}/<model>.log)")
@@ -274,6 +280,6 @@ def train_task(name: str, config: dict, models_dir: str, base: str) -> dict:
 
     data = worker_data()
     if name == "M":
-        return train_classifier(data, config, models_dir, base)[1]
-    classifier = None if name == "stack" else load_model(model_paths(models_dir)["M"])
-    return train_protected(name, classifier, data, config, models_dir)[1]
+        return train_and_save_classifier(data, config, models_dir, base)[1]
+    classifier = None if name in WITHOUT_M else load_model(model_paths(models_dir)["M"])
+    return train_and_save_protected(name, classifier, data, config, models_dir)[1]
