@@ -55,6 +55,25 @@ def test_array_stream_gives_the_pre_stream_batches_bit_for_bit():
             np.testing.assert_array_equal(ta.numpy(), tb.numpy())
 
 
+def test_training_streams_run_without_tf_data_autotuning(tmp_path):
+    """Autotuning's model thread made deleting a training iterator wait up to a minute at every fit's end
+    (streams.untuned): the trainers' streams -- arrays, folders, augmented batches, trapdoor batches -- have it off."""
+    from luring_tf.defenses.trapdoor import injected_dataset, make_triggers
+
+    array_data, folder_data = _paired(tmp_path)
+    augment = trainers.Augmentation(10, 1)
+    pipelines = {
+        "arrays": streams.stream(array_data, "train", 16, extras=("labels",), shuffle=True, repeat=True),
+        "folder": streams.stream(folder_data, "val", 16),
+        "augmented": trainers._train_dataset(array_data, "labels", 16, augment, seed=3),
+        "trapdoor": injected_dataset(array_data.x_train, array_data.y_train,
+                                     make_triggers(SHAPE, 3, squares=1, square_size=2, mask_ratio=0.1, seed=0), 8, 0.5, 0),
+    }
+    for name, ds in pipelines.items():
+        assert ds.options().autotune.enabled is False, name
+        next(iter(ds))  # and they still produce batches
+
+
 def _paired(tmp_path, n_train=60):
     """The same images as an array-backed Dataset and as a folder whose split has the same files in the same order."""
     x, y = _uint8_images(n_train + 30)

@@ -48,6 +48,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.evaluation.adversarial import predict_labels
 from luring_tf.storage import files
@@ -132,7 +133,7 @@ def injected_dataset(x, y, triggers: Triggers, batch_size: int, inject_ratio: fl
     ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, np.float32), np.asarray(y)))
     ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat().batch(batch_size)
     ds = ds.enumerate().map(inject, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return streams.untuned(ds.prefetch(tf.data.AUTOTUNE))
 
 
 def random_targets(n: int, n_labels: int, seed: int) -> np.ndarray:
