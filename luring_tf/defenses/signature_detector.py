@@ -31,6 +31,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from luring_tf import inference
 from luring_tf.evaluation import metrics
 from luring_tf.evaluation.adversarial import predict_labels
 from luring_tf.storage import files
@@ -57,7 +58,7 @@ def feature_extractor(model: keras.Model) -> keras.Model:
 
 def features(extractor: keras.Model, x, batch_size: int = 500) -> np.ndarray:
     """Flattened signature-layer features, float64 [N, D]."""
-    out = extractor.predict(np.asarray(x, np.float32), batch_size=batch_size, verbose=0)
+    out = inference.outputs(extractor, np.asarray(x, np.float32), batch_size)
     return np.asarray(out, np.float64).reshape(len(out), -1)
 
 

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 import attacks
+from luring_tf import inference
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
 from luring_tf.storage.models_io import logits_view
@@ -38,7 +39,7 @@ def predict_labels(model, x: np.ndarray, batch_size: int = 500, *, name: str | N
     Outputs holding NaN or Inf are a one-line ``UserError`` naming the model (``name``, e.g. the file
     name, else ``model.name``): the argmax of NaN is not a prediction.
     """
-    outputs = model.predict(x, batch_size=batch_size, verbose=0)
+    outputs = inference.outputs(model, x, batch_size)
     check_finite(outputs, f"the outputs of model {model_name(model, name)} on {len(outputs)} images")
     return np.argmax(outputs, axis=1).astype(np.int64)
 

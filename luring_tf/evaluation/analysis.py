@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from luring_tf import inference
 
 QUANTUM = 0.5 / 255  # half a grey level: changes below it vanish when the image is stored as 8 bits
 
@@ -201,7 +202,7 @@ def analyze(models: dict, components: dict, x: np.ndarray, y: np.ndarray, config
                               seed=int(config["seed"]) + s, verbose=False, **cw)
             pieces.append(np.asarray(result.x_adv, dtype=np.float32))
         x_adv = np.concatenate(pieces)
-        pred = np.argmax(logits[name].predict(x_adv, batch_size=batch, verbose=0), axis=1)
+        pred = np.argmax(inference.outputs(logits[name], x_adv, batch), axis=1)
         success = pred != y
         table9[name] = distortion_statistics(x, x_adv, success)
         per = per_example_distortions(x, x_adv)

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import architectures
+from luring_tf import inference
 from luring_tf.data import streams
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
@@ -78,7 +79,7 @@ def _record(models_dir: Path, name: str, summary: dict) -> None:
 def _test_accuracy(model, data) -> tuple[float, int]:
     """Test accuracy of a softmax (or logits) model and its number of classes (streamed test split when no array)."""
     x = data.x_test if getattr(data, "x_test", None) is not None else streams.stream(data, "test", 500)
-    scores = model.predict(x, batch_size=500 if isinstance(x, np.ndarray) else None, verbose=0)
+    scores = inference.outputs(model, x, 500)
     return float(np.mean(np.argmax(scores, axis=1) == np.asarray(data.y_test))), int(scores.shape[-1])
 
 

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from luring_tf import inference
 from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
@@ -474,8 +475,7 @@ def classifier_logits(classifier: keras.Model, x, batch_size: int = 500) -> np.n
     ``x``: float32 [N,H,W,C] array (predicted in batches of ``batch_size``) or a ``tf.data`` stream of
     such batches (:func:`luring_tf.data.streams.stream`; ``batch_size`` is then the stream's).
     """
-    batch = None if isinstance(x, tf.data.Dataset) else batch_size
-    return np.asarray(logits_view(classifier).predict(x, batch_size=batch, verbose=0), np.float32)
+    return np.asarray(inference.outputs(logits_view(classifier), x, batch_size), np.float32)
 
 
 class CollapseGuard(keras.callbacks.Callback):
