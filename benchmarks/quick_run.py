@@ -10,7 +10,8 @@ the rest (report, figure). Then each model's own training time (from ``<models>/
 ``--jobs 2`` the models train side by side in two processes, so these overlap). CPU = user + system
 seconds of this process and of its worker processes (``resource.getrusage``; the workers' are known
 only once they have ended, so they are in the total alone). The load average is printed before and
-after: on a shared machine wall time lies, CPU seconds less.
+after, and the machine's speed: a 1500 x 1500 float32 NumPy matmul in GFLOP/s (best of 10), before and after
+the run. On a shared machine wall time lies, CPU seconds less; compare runs whose speeds agree.
 
     python benchmarks/quick_run.py -- --jobs 2               # independent work in two processes
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -35,6 +37,19 @@ STAGES: list[tuple[str, float, float]] = []
 def cpu_seconds(who=resource.RUSAGE_SELF) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def matmul_gflops(n: int = 1500, repeats: int = 10) -> float:
+    """The machine's speed now: GFLOP/s of the best of ``repeats`` float32 ``n x n`` NumPy matmuls."""
+    import numpy as np
+
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ a
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 / best / 1e9
 
 
 def timed(name, function):
@@ -55,6 +70,7 @@ def main() -> int:
     parser.add_argument("--keep", default=None, help="write models and results here instead of a temporary folder")
     parser.add_argument("extra", nargs="*", help="more run_characterization.py arguments (after --)")
     args = parser.parse_args()
+    speed_before = matmul_gflops()
     start_wall, start_cpu, load_before = time.perf_counter(), cpu_seconds(), os.getloadavg()
     work = Path(args.keep or tempfile.mkdtemp(prefix="luring-quick-run-"))
 
@@ -90,6 +106,7 @@ def main() -> int:
                                                        for name, summary in record.items()))
     print(f"load average (1, 5, 15 min) before {load_before[0]:.1f} {load_before[1]:.1f} {load_before[2]:.1f}, "
           f"after {' '.join(f'{v:.1f}' for v in os.getloadavg())}; {os.cpu_count()} CPUs")
+    print(f"machine speed (NumPy matmul): {speed_before:.0f} GFLOP/s before, {matmul_gflops():.0f} after")
     print(f"models and results in {work}")
     return code or 0
 
