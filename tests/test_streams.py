@@ -62,12 +62,12 @@ def test_training_streams_run_without_tf_data_autotuning(tmp_path):
 
     array_data, folder_data = _paired(tmp_path)
     augment = trainers.Augmentation(10, 1)
+    triggers = make_triggers(SHAPE, 3, squares=1, square_size=2, mask_ratio=0.1, seed=0)
     pipelines = {
         "arrays": streams.stream(array_data, "train", 16, extras=("labels",), shuffle=True, repeat=True),
         "folder": streams.stream(folder_data, "val", 16),
         "augmented": trainers._train_dataset(array_data, "labels", 16, augment, seed=3),
-        "trapdoor": injected_dataset(array_data.x_train, array_data.y_train,
-                                     make_triggers(SHAPE, 3, squares=1, square_size=2, mask_ratio=0.1, seed=0), 8, 0.5, 0),
+        "trapdoor": injected_dataset(array_data.x_train, array_data.y_train, triggers, 8, 0.5, 0),
     }
     for name, ds in pipelines.items():
         assert ds.options().autotune.enabled is False, name
