@@ -126,7 +126,7 @@ def untuned(ds: tf.data.Dataset) -> tf.data.Dataset:
     growing up to a minute, and deleting the iterator waits until it wakes. Keras deletes the training
     iterator when ``fit`` returns, so a training ended with an idle wait of 0 to 60 s: 36-47 s after the
     quick MNIST Luring training in 8 of 11 runs (gdb: ``RootDataset::Iterator::~Iterator`` waiting on that
-    thread), in none of 2 with autotuning off. An in-memory or per-file pipeline has little to tune: a
+    thread), in none of 4 with autotuning off. An in-memory or per-file pipeline has little to tune: a
     parallel map given ``AUTOTUNE`` runs on as many threads as the CPU pool has, and prefetching keeps its
     own buffer-size tuning.
     """
