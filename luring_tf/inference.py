@@ -6,7 +6,8 @@ on every call: 0.2 s of overhead on a 100-image batch that the model itself pred
 T, loaded 2-CPU machine), paid twice per attack cell. The chunks are the same, so the outputs are
 bit-identical to ``model.predict(x, batch_size=batch_size)`` (checked in ``tests/test_inference.py``).
 ``model.predict`` still serves what it is needed for: ``tf.data`` streams, and strategies of several
-replicas (it splits each batch across them).
+replicas (it splits each batch across them). :func:`cached_logits_view` gives a model's logits view, the
+same object while the model lives, so the attacks and :func:`outputs` compile it once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from luring_tf.storage.models_io import logits_view
 from luring_tf.training import distribute
 
 # model -> tf.function calling it (through a weak reference, so a dropped model frees its graph)
@@ -46,3 +48,23 @@ def outputs(model, x, batch_size: int = 500) -> np.ndarray:
     x = np.asarray(x, np.float32)
     return np.concatenate([function(tf.constant(x[start:start + batch_size])).numpy()
                            for start in range(0, len(x), batch_size)])
+
+
+# model -> its logits view, kept while the model lives: the attacks compile one graph per view
+# (attacks.gradient), so a new view per cell would trace them again for every ε.
+_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cached_logits_view(model):
+    """:func:`logits_view` of ``model``, the same object on every call while it shares ``model``'s weights.
+
+    A view holding copied weights (a fused softmax's linear twin) is rebuilt each call, so it never
+    lags behind a model trained since.
+    """
+    view = _VIEWS.get(model)
+    if view is None:
+        view = logits_view(model)
+        model_weights = {id(w) for w in model.weights}
+        if all(id(w) in model_weights for w in view.weights):
+            _VIEWS[model] = view
+    return view

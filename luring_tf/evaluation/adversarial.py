@@ -12,15 +12,12 @@ load them after setting the strategy process-wide, so their weights are mirrored
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 import attacks
 from luring_tf import inference
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
-from luring_tf.storage.models_io import logits_view
 from luring_tf.training import distribute
 
 SHARDED_ATTACKS = ("fgsm", "mim", "miml2", "dim", "mim_ti", "dim_ti")
@@ -44,26 +41,6 @@ def predict_labels(model, x: np.ndarray, batch_size: int = 500, *, name: str | N
     return np.argmax(outputs, axis=1).astype(np.int64)
 
 
-# model -> its logits view, kept while the model lives: the attacks compile one graph per view
-# (attacks.gradient), so a new view per cell would trace them again for every ε.
-_VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def cached_logits_view(model):
-    """:func:`logits_view` of ``model``, the same object on every call while it shares ``model``'s weights.
-
-    A view holding copied weights (a fused softmax's linear twin) is rebuilt each call, so it never
-    lags behind a model trained since.
-    """
-    view = _VIEWS.get(model)
-    if view is None:
-        view = logits_view(model)
-        model_weights = {id(w) for w in model.weights}
-        if all(id(w) in model_weights for w in view.weights):
-            _VIEWS[model] = view
-    return view
-
-
 def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: dict,
           batch_size: int = 500, seed: int = 0, verbose: bool = True, *,
           name: str | None = None) -> tuple[np.ndarray, dict]:
@@ -77,7 +54,7 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
     function = attacks.get(attack)
     if distribute.replicas() > 1 and attack in SHARDED_ATTACKS:
         function = _sharded(function, attack, verbose)
-    logits = cached_logits_view(model)
+    logits = inference.cached_logits_view(model)
     pieces, iterations, queries = [], 0, 0
     for start in range(0, len(x), batch_size):
         try:

@@ -475,7 +475,7 @@ def classifier_logits(classifier: keras.Model, x, batch_size: int = 500) -> np.n
     ``x``: float32 [N,H,W,C] array (predicted in batches of ``batch_size``) or a ``tf.data`` stream of
     such batches (:func:`luring_tf.data.streams.stream`; ``batch_size`` is then the stream's).
     """
-    return np.asarray(inference.outputs(logits_view(classifier), x, batch_size), np.float32)
+    return np.asarray(inference.outputs(inference.cached_logits_view(classifier), x, batch_size), np.float32)
 
 
 class CollapseGuard(keras.callbacks.Callback):
