@@ -9,8 +9,9 @@
 
 Trains (or loads) M and T = M∘P of Stack, Auto, C-E and Luring, attacks every T, and writes
 results/<dataset>/characterization.{json,csv,md} and figure2.png. Re-running resumes: models and
-finished attack cells are reused. --jobs 2 runs the independent trainings and the attack cells in 2
-processes (same results as --jobs 1), their output in <models-dir>/logs/ and <out>/logs/.
+finished attack cells are reused. The independent trainings and the attack cells run side by side in 2
+threads on a CPU machine (--jobs auto, the default; same results as --jobs 1), their output in
+<models-dir>/logs/ and <out>/logs/.
 
 --dataset imagenet (Section 4.4, App. H.1; --data-dir DIR with train/<wnid>/ and val/<wnid>/ or a prepared
 tfds imagenet2012): M = a pretrained MobileNetV2 (model.weights: imagenet, a file, or random for pipeline
@@ -122,7 +123,7 @@ def main(argv=None):
 
 
 def characterization_record(args, config, models, data, models_dir, out_dir, pool) -> dict:
-    """Table 8 and the characterization's DR / IAR / l0 (attack cells in ``pool``'s processes when given)."""
+    """Table 8 and the characterization's DR / IAR / l0 (attack cells in ``pool``'s threads when given)."""
     from luring_tf.evaluation.characterization import characterize, model_table
     from luring_tf.storage.models_io import model_paths
 

@@ -26,6 +26,7 @@ from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient
 from attacks.base import (AttackResult, check_eps, check_momentum, check_positive, check_positive_int,
                           identity_result, logits_fn, prepare)
 from attacks.helpers import project_linf
+from luring_tf import seeding
 
 _NORMS = {np.inf: np.inf, "inf": np.inf, 2: 2, "2": 2}
 
@@ -66,14 +67,17 @@ def _run(name: str, fn, x: tf.Tensor, y: tf.Tensor, nb_iter: int, seed: int | No
          *tensors: float) -> np.ndarray:
     """Run ``fn(x, y, nb_iter_tensor, *tensors)`` (compiled with :func:`_compiled` or ``tf.function``).
 
-    Seeds TF's global RNG first when asked.
+    Seeds TF's global RNG first when asked: a trace reads it (PGD's random start), so the graph is traced
+    holding :data:`luring_tf.seeding.LOCK` (another thread of a ``--jobs`` run cannot reseed in between)
+    and run after.
     """
-    if seed is not None:
-        tf.random.set_seed(int(seed))
     if verbose:
         print(f"[{name}] {len(x)} images, {nb_iter} iterations...", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    out = fn(x, y, tf.constant(nb_iter, tf.int32), *[tf.constant(v, tf.float32) for v in tensors]).numpy()
+    args = (x, y, tf.constant(nb_iter, tf.int32), *[tf.constant(v, tf.float32) for v in tensors])
+    with seeding.tf_seed(seed):
+        traced = fn.get_concrete_function(*args)
+    out = traced(*args).numpy()
     if verbose:
         print(f"[{name}] done in {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
     return out

@@ -7,13 +7,12 @@
 Runs ``run_characterization.py``'s ``main`` in this process, into fresh temporary folders (so every
 model is trained), and times each stage: imports, data, training (every model), Table 8, attacks, and
 the rest (report, figure). Then each model's own training time (from ``<models>/training.json``: with
-``--jobs 2`` the models train side by side in two processes, so these overlap). CPU = user + system
-seconds of this process and of its worker processes (``resource.getrusage``; the workers' are known
-only once they have ended, so they are in the total alone). The load average is printed before and
-after, and the machine's speed: a 1500 x 1500 float32 NumPy matmul in GFLOP/s (best of 10), before and after
+``--jobs 2``, the default on a CPU machine, the models train side by side in two threads, so these overlap).
+CPU = user + system seconds of this process (``resource.getrusage``, every thread). The load average is printed
+before and after, and the machine's speed: a 1500 x 1500 float32 NumPy matmul in GFLOP/s (best of 10), before and after
 the run. On a shared machine wall time lies, CPU seconds less; compare runs whose speeds agree.
 
-    python benchmarks/quick_run.py -- --jobs 2               # independent work in two processes
+    python benchmarks/quick_run.py -- --jobs 1               # one task at a time (the same results)
 """
 
 from __future__ import annotations
@@ -91,15 +90,13 @@ def main() -> int:
             "--out", str(work / "results"), "--quiet", *args.extra]
     code = run_characterization.main(argv)
     total_wall, own_cpu = time.perf_counter() - start_wall, cpu_seconds() - start_cpu
-    children = cpu_seconds(resource.RUSAGE_CHILDREN)
-    total_cpu = own_cpu + children
+    total_cpu = own_cpu
     named_wall, named_cpu = sum(s[1] for s in STAGES), sum(s[2] for s in STAGES)
     STAGES.append(("rest (report, figure, start-up)", total_wall - named_wall, own_cpu - named_cpu))
     print(f"\n{args.dataset} {args.profile}: python run_characterization.py {' '.join(argv)}")
     print(f"{'stage':<34}{'wall s':>9}{'CPU s':>9}")
     for name, wall, cpu in STAGES:
         print(f"{name:<34}{wall:>9.1f}{cpu:>9.1f}")
-    print(f"{'worker processes':<34}{'':>9}{children:>9.1f}")
     print(f"{'total':<34}{total_wall:>9.1f}{total_cpu:>9.1f}")
     record = json.loads((work / "models" / "training.json").read_text())
     print("each model's training, wall s: " + ", ".join(f"{name} {summary['seconds']:.0f}"

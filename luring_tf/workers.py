@@ -1,35 +1,34 @@
-"""Independent work of one run in several processes (``--jobs``): the model trainings and the attack cells.
+"""Independent work of one run side by side (``--jobs``): the model trainings and the attack cells, in threads.
 
-Why: one TensorFlow process keeps a small CPU machine's cores only partly busy (a quick-profile MNIST
-training used 1.5-1.7 of 2 cores: TF splits each small op of these models over the cores and waits for the
-slowest part); two processes, each with its own model, keep them all busy -- which pays where the cores
-are real ones (``benchmarks/quick_run.py`` measures it; see below for the 2-CPU machine). The trainings of M and Stack are independent; C-E, Luring
-and Auto (whose T is M∘P) need M; the characterization's cells are independent once the models exist.
+Why: one TensorFlow training keeps a small CPU machine's cores only partly busy -- its small ops leave the
+cores idle between them, and tracing a graph or writing a checkpoint is Python on one core. Two trainings in
+two threads of one process share TensorFlow's thread pools and fill each other's gaps (C-E and Luring on the
+quick MNIST M: 162 s side by side against 200 s one after the other, same load). The trainings of M and
+Stack are independent; C-E, Luring and Auto (whose T is M∘P) need M; the characterization's cells are
+independent once the models exist.
 
-``--jobs 1`` is the default (``LURING_TF_JOBS`` sets another): everything in this process. ``--jobs auto`` =
-2 processes on a machine of at least 2 CPUs without a GPU, when the data are in memory (not streamed files,
-not ImageNet) and the strategy is one device, otherwise 1; ``--jobs N`` asks for N (1 where the run cannot
-use workers). Not the default because on the 2-CPU machine of the measurements two processes did not
-finish sooner: the quick MNIST run took 296 s with 2 and 300 s with 1 (16 % more CPU seconds with 2), each
-model training 1.7x slower beside another -- the two virtual CPUs gave little more than one core's work.
+``--jobs auto`` is the default (``LURING_TF_JOBS`` sets another): 2 threads on a machine of at least 2 CPUs
+without a GPU, when the data are in memory (not streamed files, not ImageNet) and the strategy is one
+device, otherwise 1; ``--jobs N`` asks for N (1 where the run cannot use them); ``--jobs 1`` runs everything
+in turn.
 
-Each worker is a fresh process (``spawn``: TensorFlow must not be forked) with TensorFlow's default thread
-pools, the same as this process's; it receives the data once, when it starts, and each task's output goes to
-its log file (``<folder>/logs/<task>.log``), the main process printing one line per finished task.
+Reproducibility: the threads share the thread pools (so every op splits its sums as with ``--jobs 1``), and
+:mod:`luring_tf.seeding` gives each thread the global random state alone while it seeds and builds. So
+``--jobs 2`` gives the same models and tables as ``--jobs 1``, bit for bit (tested). Each task's output
+goes to its log file (``<folder>/logs/<task>.log``), the main thread printing one line per finished task.
 
-Reproducibility: every model is trained from the seed alone and every cell from its own seeds, whichever
-process runs it and in whichever order, with the same thread pools: ``--jobs 2`` gives the same models and
-tables as ``--jobs 1`` (tested). (One thread per worker would be about 10 % faster on 2 CPUs, but
-TensorFlow's thread count changes how float sums are split, hence the weights.)
+Stopping: a task's error (or Ctrl-C) ends the run with its one line; :func:`abandon` then leaves the
+process at once, without waiting for the other threads' trainings (their finished epochs are
+checkpointed: rerunning the command resumes them).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as futures
 import contextlib
-import multiprocessing
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -46,22 +45,22 @@ def parse_jobs(value) -> str | int:
         return "auto"
     if text.isdigit() and int(text) >= 1:
         return int(text)
-    raise UserError(f"--jobs {value}: give a number of processes (1 = everything in this process) or auto")
+    raise UserError(f"--jobs {value}: give a number of threads (1 = one task at a time) or auto")
 
 
 def default_jobs() -> str | int:
-    """``LURING_TF_JOBS`` when set, else 1."""
+    """``LURING_TF_JOBS`` when set, else ``auto``."""
     value = os.environ.get(ENV)
     if value is None:
-        return 1
+        return "auto"
     try:
         return parse_jobs(value)
     except UserError:
-        raise UserError(f"{ENV}={value}: give a number of processes or auto, or unset it") from None
+        raise UserError(f"{ENV}={value}: give a number of threads or auto, or unset it") from None
 
 
 def why_one(data, strategy_is_default: bool) -> str | None:
-    """Why this run must stay in one process, or None when workers may be used."""
+    """Why this run must do one task at a time, or None when it may run several."""
     if not strategy_is_default:
         return "--strategy uses several devices"
     if getattr(data, "x_train", None) is None or getattr(data, "preprocessing", None) is not None:
@@ -70,11 +69,11 @@ def why_one(data, strategy_is_default: bool) -> str | None:
 
 
 def resolve_jobs(requested, data, strategy_is_default: bool) -> int:
-    """The number of processes: ``requested`` (an int, or ``auto``) where the run allows it, else 1."""
+    """The number of threads: ``requested`` (an int, or ``auto``) where the run allows it, else 1."""
     reason = why_one(data, strategy_is_default)
     if reason is not None:
         if requested not in ("auto", 1):
-            print(f"[luring-tf] --jobs {requested}: running in one process ({reason})", flush=True)
+            print(f"[luring-tf] --jobs {requested}: one task at a time ({reason})", flush=True)
         return 1
     if requested != "auto":
         return int(requested)
@@ -86,7 +85,7 @@ def resolve_jobs(requested, data, strategy_is_default: bool) -> int:
 
 @contextlib.contextmanager
 def for_run(requested, data, strategy_is_default: bool):
-    """A :class:`Workers` of :func:`resolve_jobs` processes for the block, or None when that is 1."""
+    """A :class:`Workers` of :func:`resolve_jobs` threads for the block, or None when that is 1."""
     jobs = resolve_jobs(requested, data, strategy_is_default)
     if jobs == 1:
         yield None
@@ -95,85 +94,116 @@ def for_run(requested, data, strategy_is_default: bool):
         yield pool
 
 
-def _start_worker(data) -> None:
-    """Initializer of a worker process: quiet TensorFlow, keep ``data``."""
-    from luring_tf.cli.parser import quiet_tensorflow
-
-    quiet_tensorflow()
-    _STATE["data"] = data
-
-
 def worker_data():
-    """The run's data, in a worker."""
+    """The run's data, in a task."""
     return _STATE["data"]
+
+
+class _Routed:
+    """``sys.stdout`` / ``sys.stderr`` while workers run: a task thread's writes go to its log file."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.logs: dict[int, object] = {}
+
+    def _target(self):
+        return self.logs.get(threading.get_ident(), self.stream)
+
+    def write(self, text):
+        return self._target().write(text)
+
+    def flush(self):
+        self._target().flush()
+
+    def isatty(self):
+        return self._target().isatty()
+
+    def __getattr__(self, name):
+        return getattr(self._target(), name)
 
 
 @contextlib.contextmanager
 def output_to(log: Path):
-    """Point this process's stdout and stderr (file descriptors 1 and 2) at ``log`` (appended) for the block."""
+    """This thread's ``print``s and Keras progress lines in ``log`` (appended) for the block."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    routes = [stream for stream in (sys.stdout, sys.stderr) if isinstance(stream, _Routed)]
+    with open(log, "a", buffering=1) as handle:
+        for route in routes:
+            route.logs[threading.get_ident()] = handle
+        try:
+            yield
+        finally:
+            for route in routes:
+                route.logs.pop(threading.get_ident(), None)
+
+
+def _run_logged(log: str, function, args: tuple, future: futures.Future) -> None:
+    """In a task thread: ``future`` gets ``(function(*args), seconds)`` or the error; output in ``log``."""
+    start = time.perf_counter()
     try:
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        yield
-    finally:
+        with output_to(Path(log)):
+            result = function(*args)
+    except BaseException as exc:  # noqa: BLE001 -- handed to the scheduler, which raises it
+        future.set_exception(exc)
+    else:
+        future.set_result((result, time.perf_counter() - start))
+
+
+_THREADS: list = []  # the task threads started in this process
+
+
+def busy() -> bool:
+    """Whether a task thread is still running."""
+    return any(thread.is_alive() for thread in _THREADS)
+
+
+def abandon(code: int) -> None:
+    """Exit now with ``code`` when task threads still run (they would keep the process alive until done)."""
+    if busy():
         sys.stdout.flush()
         sys.stderr.flush()
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for descriptor in (*saved, fd):
-            os.close(descriptor)
-
-
-def _run_logged(log: str, function, args: tuple):
-    """In a worker: ``function(*args)`` with its output in ``log``; returns (result, seconds)."""
-    start = time.perf_counter()
-    with output_to(Path(log)):
-        result = function(*args)
-    return result, time.perf_counter() - start
+        os._exit(code)
 
 
 class Workers:
-    """``jobs`` worker processes holding ``data``; :meth:`run` runs tasks and their dependents as they free up.
+    """Up to ``jobs`` task threads sharing ``data``; :meth:`run` runs tasks and their dependents as they free up.
 
-    Use as a context manager: leaving it (also by an error or Ctrl-C) stops every worker.
+    Use as a context manager: while it is open, task threads' output goes to their logs.
     """
 
     def __init__(self, jobs: int, data):
         self.jobs = int(jobs)
-        self._pool = futures.ProcessPoolExecutor(
-            max_workers=self.jobs, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(data,))
+        _STATE["data"] = data
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = _Routed(sys.stdout), _Routed(sys.stderr)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.close(cancel=exc[0] is not None)
+        self.close()
         return False
 
-    def close(self, cancel: bool = False) -> None:
-        if cancel:  # a task failed or the user stopped the run: stop the workers now
-            # (the executor's processes: Python 3.11 has no public way to terminate them; 3.14 adds one)
-            processes = list((getattr(self._pool, "_processes", None) or {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
-                process.terminate()
-        else:
-            self._pool.shutdown(wait=True)
+    def close(self) -> None:
+        sys.stdout, sys.stderr = self._saved
+        _STATE.pop("data", None)
+
+    def _start(self, log: Path, function, args: tuple) -> futures.Future:
+        future: futures.Future = futures.Future()
+        thread = threading.Thread(target=_run_logged, args=(str(log), function, args, future), daemon=True,
+                                  name=f"luring-tf {log.stem}")
+        _THREADS[:] = [t for t in _THREADS if t.is_alive()] + [thread]
+        thread.start()
+        return future
 
     def run(self, tasks: list, log_dir, on_done=None) -> dict:
         """Run ``tasks`` and return ``{name: result}``.
 
-        ``tasks``: ``(name, function, args, needs)`` tuples, in order of priority; ``function`` is a
-        module-level function (it runs in a worker) and ``needs`` the names of the tasks it must wait for.
-        A task is started as soon as a worker is free and its needs are done; the first ready one in
-        ``tasks``' order goes first. ``on_done(name, result, seconds)`` is called in this process as each
-        task ends. A task's error (a ``UserError`` keeps its one line) stops the others and is raised here.
+        ``tasks``: ``(name, function, args, needs)`` tuples, in order of priority; ``needs`` are the names of
+        the tasks it must wait for. A task is started as soon as fewer than ``jobs`` run and its needs are
+        done; the first ready one in ``tasks``' order goes first. ``on_done(name, result, seconds)`` is called
+        in this thread as each task ends. A task's error (a ``UserError`` keeps its one line) is raised here
+        and no task is started after it (the running ones are left to :func:`abandon`).
         """
         waiting, running, results = list(tasks), {}, {}
         log_dir = Path(log_dir)
@@ -187,7 +217,7 @@ class Workers:
                 log = log_dir / f"{name}.log"
                 if log.exists():
                     log.unlink()
-                running[self._pool.submit(_run_logged, str(log), function, args)] = (name, log)
+                running[self._start(log, function, args)] = (name, log)
             if not running:
                 raise RuntimeError(f"tasks wait for tasks that are not given: {[t[0] for t in waiting]}")
             done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
@@ -195,10 +225,6 @@ class Workers:
                 name, log = running.pop(future)
                 try:
                     result, seconds = future.result()
-                except futures.process.BrokenProcessPool:
-                    raise UserError(f"the process running {name} died (out of memory?); its output is in {log}: "
-                                    "rerun the same command (finished work is kept), with --jobs 1 to use "
-                                    "less memory") from None
                 except UserError as exc:
                     raise UserError(f"{name}: {exc}") from None
                 results[name] = result

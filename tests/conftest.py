@@ -8,7 +8,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("LURING_TF_ALLOW_DOWNLOAD", "0")
-# The scripts run in one process each (--jobs default) unless a test passes --jobs: the suite's two
+# The scripts do one task at a time unless a test passes --jobs: the suite's two
 # pytest workers already keep the CPUs busy. run_script passes this on to the scripts it starts.
 os.environ.setdefault("LURING_TF_JOBS", "1")
 

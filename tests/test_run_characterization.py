@@ -26,7 +26,7 @@ def mnist_run(tmp_path_factory):
     args = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--set", "train.auto.epochs=40", "--set", "train.auto.lr=[0.005]",
             "--set", "train.base.augment=false",
             "--models-dir", str(work / "models"), "--out", str(work / "results"), *TINY]
-    # Two worker processes (luring_tf.workers): the trainings and the attack cells run side by side.
+    # Two task threads (luring_tf.workers): the trainings and the attack cells run side by side.
     result = run_script("run_characterization.py", *args, "--jobs", "2", cwd=work)
     return work, args + ["--jobs", "2"], result
 
@@ -58,7 +58,7 @@ def _weights(path):
 def test_two_jobs_give_the_same_models_and_tables_as_one(mnist_run, tmp_path):
     work, args, first = mnist_run
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    assert "in 2 processes" in first.stdout and "luring trained in" in first.stdout
+    assert "in 2 threads" in first.stdout and "luring trained in" in first.stdout
     for name in ("M", "stack", "auto", "ce", "luring"):  # each training's output in its log
         assert "training" in (work / "models" / "logs" / f"{name}.log").read_text()
     assert "on luring: " in (work / "results" / "logs" / "attacks_luring.log").read_text()
@@ -67,7 +67,7 @@ def test_two_jobs_give_the_same_models_and_tables_as_one(mnist_run, tmp_path):
     alone = run_script("run_characterization.py", *flags, "--approaches", "luring", "--models-dir",
                        str(tmp_path / "models"), "--out", str(tmp_path / "luring"), "--jobs", "1", cwd=work)
     assert alone.returncode == 0, alone.stdout[-3000:] + alone.stderr[-3000:]
-    assert "processes" not in alone.stdout
+    assert "threads" not in alone.stdout
     for name in ("M.h5", "luring_T.h5"):
         two, single = _weights(work / "models" / name), _weights(tmp_path / "models" / name)
         assert len(two) == len(single) > 0

@@ -51,7 +51,7 @@ def test_tasks_wait_for_their_needs_and_follow_the_given_priority(tmp_path):
     start = {name: results[name][1] for name in "ABCD"}
     end = {name: results[name][2] for name in "ABCD"}
     assert start["C"] >= end["A"]  # C needs A
-    assert start["D"] >= min(end["A"], end["B"])  # two processes: D is started when one of A, B is done
+    assert start["D"] >= min(end["A"], end["B"])  # two threads: D is started when one of A, B is done
     assert finished.index("A") < finished.index("C") < finished.index("size")
     assert (tmp_path / "logs" / "C.log").read_text() == "task C running\n"
 

@@ -1,4 +1,4 @@
-"""Module-level tasks for tests/test_workers.py (a spawned worker imports them by name)."""
+"""Tasks for tests/test_workers.py."""
 
 import time
 

@@ -105,7 +105,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
 
 
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
-    """``--jobs``: processes for independent trainings and attacks (:mod:`luring_tf.workers`)."""
+    """``--jobs``: threads for independent trainings and attacks (:mod:`luring_tf.workers`)."""
     from luring_tf import workers
     from luring_tf.errors import UserError
 
@@ -116,10 +116,10 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
 
     parser.add_argument("--jobs", type=jobs, default=workers.default_jobs(), metavar="N|auto",
-                        help="processes for the trainings and attacks that do not depend on each other: auto = 2 "
+                        help="threads for the trainings and attacks that do not depend on each other: auto = 2 "
                              "on a CPU-only machine of 2 or more CPUs with in-memory data and one device, else 1 "
-                             "(1: everything in this process; the results do not depend on it; default: $LURING_TF_JOBS "
-                             "or 1)")
+                             "(1: one task at a time; the results do not depend on it; default: $LURING_TF_JOBS "
+                             "or auto)")
 
 
 def use_strategy(args) -> None:
@@ -147,14 +147,17 @@ def releasing_locks(main):
 
 def run(main) -> None:
     """Call ``main()``; a ``UserError`` becomes one line on stderr and exit status 2."""
+    from luring_tf import workers
     from luring_tf.errors import UserError
 
     try:
         code = main()
     except UserError as exc:
         sys.stderr.write(f"error: {exc}\n")
+        workers.abandon(2)
         raise SystemExit(2)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: finished results are kept; run the same command again to resume\n")
+        workers.abandon(130)
         raise SystemExit(130)
     raise SystemExit(code or 0)

@@ -138,7 +138,7 @@ def _cells_in_workers(workers, cells: dict, model_files: dict, digests: dict, x,
     if not per_approach:
         return
     log_dir = out_dir / "logs"
-    _log(f"attacking {', '.join(per_approach)} in {workers.jobs} processes (their output: {log_dir}/<approach>.log)")
+    _log(f"attacking {', '.join(per_approach)} in {workers.jobs} threads (their output: {log_dir}/<approach>.log)")
     tasks = [(f"attacks_{approach}", cells_task, (approach, {name: str(model_files[name]) for name in ("M", approach)},
                                                   digests, todo, x, y, section["batch_size"], seed, verbose), ())
              for approach, todo in per_approach.items()]
@@ -159,7 +159,7 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
     """Run the characterization; returns the JSON-ready record (also written by the caller).
 
     ``workers`` (a :class:`luring_tf.workers.Workers`) with ``model_files`` (name -> the .h5 file of each of
-    ``models``): the cells not stored yet are computed in its processes first, one approach per task.
+    ``models``): the cells not stored yet are computed in its threads first, one approach per task.
     """
     section = config["characterization"]
     approaches = [name for name in models if name != "M"]

@@ -231,7 +231,7 @@ def train_and_save_protected(approach: str, classifier, data, config: dict, mode
     return protected, dict(summary, seconds=seconds, **check_protected(approach, protected, data))
 
 
-# Priority of the trainings in worker processes: longest first keeps every process busy -- Stack (an M and a P,
+# Priority of the trainings in worker threads: longest first keeps every thread busy -- Stack (an M and a P,
 # independent of M) beside M, then C-E and Luring as soon as M exists, Auto (a P alone) last. Every approach but
 # Stack needs M (C-E and Luring train against it; Auto's T = M∘P).
 TRAINING_ORDER = ("M", "stack", "ce", "luring", "auto")
@@ -242,7 +242,7 @@ def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = Fa
                   workers=None) -> dict:
     """``{"M": M, approach: T, ...}`` for the requested approaches, trained or loaded (M from ``train.<base>``).
 
-    ``workers`` (a :class:`luring_tf.workers.Workers`): the models to train are trained in its processes,
+    ``workers`` (a :class:`luring_tf.workers.Workers`): the models to train are trained in its threads,
     side by side where they do not depend on each other (:data:`TRAINING_ORDER`), then loaded from their files.
     """
     models_dir = Path(models_dir)
@@ -263,7 +263,7 @@ def _train_in_workers(workers, config: dict, models_dir: Path, base: str, m_trai
     tasks = [(name, train_task, (name, config, str(models_dir), base), ("M",) if m_trains and name not in WITHOUT_M
               else ()) for name in sorted(names, key=TRAINING_ORDER.index)]
     log_dir = models_dir / "logs"
-    _log(f"training {', '.join(names)} in {workers.jobs} processes (their output: {log_dir}/<model>.log)")
+    _log(f"training {', '.join(names)} in {workers.jobs} threads (their output: {log_dir}/<model>.log)")
 
     def done(name, summary, seconds):
         _record(models_dir, name, summary)
@@ -276,7 +276,7 @@ def _train_in_workers(workers, config: dict, models_dir: Path, base: str, m_trai
 
 
 def train_task(name: str, config: dict, models_dir: str, base: str) -> dict:
-    """In a worker (:mod:`luring_tf.workers`): train M (``name`` "M") or an approach and save it; its summary."""
+    """In a task thread (:mod:`luring_tf.workers`): train M (``name`` "M") or an approach and save it; its summary."""
     from luring_tf.workers import worker_data
 
     data = worker_data()

@@ -42,6 +42,7 @@ import hashlib
 import json
 import math
 import sys
+import threading
 from types import SimpleNamespace
 from typing import Callable
 
@@ -49,7 +50,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from luring_tf import inference
+from luring_tf import inference, seeding
 from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
@@ -69,18 +70,20 @@ def _verbose() -> int:
 @contextlib.contextmanager
 def reproducible(seed: int, deterministic: bool = True):
     """Seed Python, NumPy and TensorFlow with ``seed``; with ``deterministic``, TF op determinism
-    is on inside the block (and put back as it was after, so code outside training is unaffected)."""
-    from tensorflow.python.framework import config as tf_config  # is_/disable_ are not public
+    is on inside the block (and put back as it was after, so code outside training is unaffected).
 
-    was_on = tf_config.is_op_determinism_enabled()
-    if deterministic and not was_on:
-        tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(int(seed))
-    try:
+    The block holds :data:`luring_tf.seeding.LOCK` (other threads of a ``--jobs`` run wait to seed), except
+    inside :func:`_fit`: build from the seed (models, weights, streams) in the block, fit through ``_fit``.
+    """
+    with seeding.LOCK, seeding.op_determinism(deterministic):
+        keras.utils.set_random_seed(int(seed))
         yield
-    finally:
-        if deterministic and not was_on:
-            tf_config.disable_op_determinism()
+
+
+def _fit(trainer: keras.Model, *args, **kwargs):
+    """``trainer.fit(*args, **kwargs)`` with :data:`luring_tf.seeding.LOCK` let go: pass streams built before."""
+    with seeding.unlocked():
+        return trainer.fit(*args, **kwargs)
 
 
 def learning_rate(values, boundaries, steps_per_unit: int = 1):
@@ -280,7 +283,8 @@ def train_classifier(build: Callable[[], keras.Model], data, cfg: dict, augment=
             keep, guard = KeepBestWeights(model, "val_accuracy"), NonFiniteGuard(name, section)
             saver = checkpoints.EpochCheckpoint(checkpoint, key, name, cfg["epochs"], trainer.variables, keep,
                                                 run=index, resume=resume, **(first or {}))
-            trainer.fit(
+            _fit(
+                trainer,
                 _train_dataset(data, "labels", cfg["batch_size"], augment, seed, saver.initial_epoch * steps),
                 steps_per_epoch=steps,
                 epochs=cfg["epochs"],
@@ -339,7 +343,8 @@ def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *,
         )
         guard = NonFiniteGuard(name, section)
         saver = checkpoints.EpochCheckpoint(checkpoint, key, name, cfg["epochs"], component.variables, resume=resume)
-        component.fit(
+        _fit(
+            component,
             _train_dataset(data, "images", cfg["batch_size"], seed=seed, start_batch=saver.initial_epoch * steps),
             steps_per_epoch=steps,
             epochs=cfg["epochs"],
@@ -525,7 +530,7 @@ def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, s
         autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy(),
                             steps_per_execution=distribute.steps_per_execution(int(steps)))
         guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
-        autoencoder.fit(_train_dataset(_images_as_data(data), "images", batch_size, seed=seed),
+        _fit(autoencoder, _train_dataset(_images_as_data(data), "images", batch_size, seed=seed),
                         steps_per_epoch=int(steps), epochs=1,
                         callbacks=[guard], verbose=0)
     guard.check()
@@ -533,6 +538,7 @@ def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, s
 
 
 _WARM_STARTS: dict = {}  # one entry: key of a warm-up -> P's weights after it (C-E and Luring share it)
+_WARM_LOCK = threading.Lock()  # C-E and Luring in two threads (--jobs): the second waits for the first's warm-up
 
 
 def _warm_start_key(component: keras.Model, data, steps: int, batch_size: int, seed: int,
@@ -559,12 +565,18 @@ def warm_start(component: keras.Model, data, steps: int, batch_size: int, seed: 
     identical: the second reuses the first's weights (same weights, half the warm-up time).
     """
     key = _warm_start_key(component, data, steps, batch_size, seed, deterministic)
-    if key in _WARM_STARTS:
-        component.set_weights(_WARM_STARTS[key])
-        return
-    identity_warmup(component, data, steps, batch_size, seed, name=name, section=section, deterministic=deterministic)
-    _WARM_STARTS.clear()
-    _WARM_STARTS[key] = component.get_weights()
+    with seeding.unlocked():  # never wait for the warm-up while holding the seeding lock its owner needs
+        _WARM_LOCK.acquire()
+    try:
+        if key in _WARM_STARTS:
+            component.set_weights(_WARM_STARTS[key])
+            return
+        identity_warmup(component, data, steps, batch_size, seed, name=name, section=section,
+                        deterministic=deterministic)
+        _WARM_STARTS.clear()
+        _WARM_STARTS[key] = component.get_weights()
+    finally:
+        _WARM_LOCK.release()
 
 
 def train_component(component, classifier, data, cfg: dict, objective: str, augment=None, seed: int = 0, *,
@@ -635,7 +647,8 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
             state = component.variables + (trainer.training_classifier.variables if trainer.classifier_training else [])
             saver = checkpoints.EpochCheckpoint(checkpoint, key, name, evaluations, state, keep, run=attempt,
                                                 resume=resumed, extra={"initial": float(initial)})
-            trainer.fit(
+            _fit(
+                trainer,
                 _train_dataset(data, train_logits, cfg["batch_size"], augment, seed + attempt,
                                saver.initial_epoch * every),
                 steps_per_epoch=every,
