@@ -76,3 +76,19 @@ def test_bad_jobs_variable_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setenv("LURING_TF_JOBS", "lots")
     result = run_script("run_characterization.py", "--help", cwd=tmp_path)
     assert_one_line_error(result, "LURING_TF_JOBS=lots", "unset")
+
+
+def test_a_failing_task_ends_the_process_without_waiting_for_the_others():
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    tests = Path(__file__).resolve().parent
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", "import worker_tasks; worker_tasks.failing_run()"],
+                            cwd=tests, capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "PYTHONPATH": f"{tests}:{tests.parent}"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: bad: the data are wrong: fix them"
+    assert time.perf_counter() - start < 45  # the slow task's minute is not waited for
