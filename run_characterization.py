@@ -125,7 +125,6 @@ def main(argv=None):
 def characterization_record(args, config, models, data, models_dir, out_dir, pool) -> dict:
     """Table 8 and the characterization's DR / IAR / l0 (attack cells in ``pool``'s threads when given)."""
     from luring_tf.evaluation.characterization import characterize, model_table
-    from luring_tf.storage.models_io import model_paths
 
     record = {"dataset": args.dataset, "profile": args.profile, "config": config,
               "models_dir": str(models_dir), "data_source": data.source,
@@ -134,9 +133,8 @@ def characterization_record(args, config, models, data, models_dir, out_dir, poo
         record["characterization"] = dict(imagenet_run.NO_CHARACTERIZATION)
         print(f"[luring-tf] {args.dataset}: {record['characterization']['skipped']}", flush=True)
     else:
-        model_files = {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in models if a != "M"}}
         record["characterization"] = characterize(models, data, config, out_dir, args.force, not args.quiet,
-                                                  workers=pool, model_files=model_files)
+                                                  workers=pool)
     return record
 
 

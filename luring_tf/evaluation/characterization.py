@@ -111,16 +111,9 @@ def _attack_cell(attack: str, eps: float, params: dict, model, classifier, x, y,
                 iterations=np.array(info["iterations"]), **distortions(x, x_adv))
 
 
-def cells_task(approach: str, model_files: dict, digests: dict, cells: list, x, y, batch_size: int, seed: int,
-               verbose: bool) -> int:
-    """In a worker (:mod:`luring_tf.workers`): compute ``cells`` ((attack, eps, params, path, key) tuples) of
-    ``approach``, its T and M read from ``model_files``; returns how many it computed."""
-    from luring_tf.storage.models_io import load_model
-
-    models = {name: load_model(model_files[name]) for name in ("M", approach)}
-    for name, model in models.items():
-        if weights_digest(model) != digests[name]:
-            raise UserError(f"{model_files[name]} changed during the run: run the same command again")
+def cells_task(approach: str, models: dict, cells: list, x, y, batch_size: int, seed: int, verbose: bool) -> int:
+    """In a task thread (:mod:`luring_tf.workers`): compute ``cells`` ((attack, eps, params, path, key) tuples) of
+    ``approach`` with the run's ``models`` (``{"M": M, approach: T, ...}``); returns how many it computed."""
     for attack, eps, params, path, key in cells:
         _cell(Path(path), key, lambda: _attack_cell(attack, eps, params, models[approach], models["M"], x, y,
                                                     approach, batch_size, seed, verbose),
@@ -128,8 +121,8 @@ def cells_task(approach: str, model_files: dict, digests: dict, cells: list, x, 
     return len(cells)
 
 
-def _cells_in_workers(workers, cells: dict, model_files: dict, digests: dict, x, y, section: dict, seed: int,
-                      out_dir: Path, verbose: bool) -> None:
+def _cells_in_workers(workers, cells: dict, models: dict, x, y, section: dict, seed: int, out_dir: Path,
+                      verbose: bool) -> None:
     """Compute the cells not stored yet, one task per approach (its attack graphs are built once)."""
     per_approach: dict = {}
     for (attack, eps, approach), (path, key, params) in cells.items():
@@ -139,8 +132,7 @@ def _cells_in_workers(workers, cells: dict, model_files: dict, digests: dict, x,
         return
     log_dir = out_dir / "logs"
     _log(f"attacking {', '.join(per_approach)} in {workers.jobs} threads (their output: {log_dir}/<approach>.log)")
-    tasks = [(f"attacks_{approach}", cells_task, (approach, {name: str(model_files[name]) for name in ("M", approach)},
-                                                  digests, todo, x, y, section["batch_size"], seed, verbose), ())
+    tasks = [(f"attacks_{approach}", cells_task, (approach, models, todo, x, y, section["batch_size"], seed, verbose), ())
              for approach, todo in per_approach.items()]
     workers.run(tasks, log_dir, lambda name, count, seconds: _log(f"{name.split('_', 1)[1]}: {count} attack cells "
                                                                     f"in {seconds:.0f} s"))
@@ -155,11 +147,11 @@ def _l0_highest(rows: list[dict], field: str):
 
 
 def characterize(models: dict, data, config: dict, out_dir, force: bool = False, verbose: bool = True, *,
-                 workers=None, model_files: dict | None = None) -> dict:
+                 workers=None) -> dict:
     """Run the characterization; returns the JSON-ready record (also written by the caller).
 
-    ``workers`` (a :class:`luring_tf.workers.Workers`) with ``model_files`` (name -> the .h5 file of each of
-    ``models``): the cells not stored yet are computed in its threads first, one approach per task.
+    ``workers`` (a :class:`luring_tf.workers.Workers`): the cells not stored yet are computed in its threads
+    first, one approach per task, on these ``models``.
     """
     section = config["characterization"]
     approaches = [name for name in models if name != "M"]
@@ -182,8 +174,8 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                 if force and path.exists():
                     path.unlink()
                 cells[attack, eps, approach] = (path, key, params)
-    if workers is not None and model_files is not None:
-        _cells_in_workers(workers, cells, model_files, digests, x, y, section, config["seed"], Path(out_dir), verbose)
+    if workers is not None:
+        _cells_in_workers(workers, cells, models, x, y, section, config["seed"], Path(out_dir), verbose)
     for attack in section["attacks"]:
         for eps in section["eps"]:
             success, preds = {}, {}
