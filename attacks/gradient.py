@@ -5,17 +5,17 @@ count is passed as a tensor, so their ``while i < nb_iter`` loop becomes a ``tf.
 fixes the paper's parameters as defaults (spec section 2, paper Appendix D.1) and honours the
 :mod:`attacks.base` contract. All are untargeted, cross-entropy on logits, clipped to [0,1] every step.
 
-Compiled once per model: for a Keras model, the graph of FGSM, MIM and MIM-L2 takes ε (and MIM-L2's
-bound) as a tensor and is kept per (model, attack, static settings), so the characterization's three ε
-and every chunk reuse one trace (tracing costs more CPU than 10 iterations on 100 MNIST images).
-CleverHans 4's PGD tests ε with Python ``if``/``assert``, so PGD is traced per ε as before.
+Compiled once per architecture: for a Keras model, the graph of FGSM, MIM and MIM-L2 takes ε (and MIM-L2's
+bound) as a tensor, and the model's weights as arguments, and is kept per (architecture, attack, static
+settings) (:mod:`attacks.compiled`): the characterization's three ε, every chunk and the four T = M∘P of
+one architecture reuse one trace (tracing costs about as much CPU as 10 iterations on 100 MNIST images).
+CleverHans 4's PGD tests ε with Python ``if``/``assert``, so PGD is traced per call as before.
 """
 
 from __future__ import annotations
 
 import sys
 import time
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -24,7 +24,8 @@ from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_
 from cleverhans.tf2.attacks.projected_gradient_descent import projected_gradient_descent
 
 from attacks.base import (AttackResult, check_eps, check_momentum, check_positive, check_positive_int,
-                          identity_result, logits_fn, prepare)
+                          identity_result, prepare)
+from attacks import compiled
 from attacks.helpers import project_linf
 from luring_tf import seeding
 
@@ -43,41 +44,25 @@ def _eps_for(norm, eps: float) -> float:
     return check_eps(eps, "eps", upper=1.0 if norm == np.inf else None)
 
 
-# Keras model -> {(attack, static settings): tf.function}; weak keys, and the functions reach the
-# model through a weak reference, so a model that is dropped frees its graphs.
-_COMPILED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _compiled(model, key: tuple, build):
-    """``tf.function(build(logits_fn))`` for ``model``, reused for the same ``key``.
-
-    ``build(logits)`` returns ``f(x, y, nb_iter, *tensors)``. Only Keras models are cached (their
-    weights live in variables, read at each call); any other callable gets a fresh function.
-    """
-    if not (hasattr(model, "layers") and hasattr(model, "trainable_variables")):
-        return tf.function(build(logits_fn(model)))
-    per_model = _COMPILED.setdefault(model, {})
-    if key not in per_model:
-        ref = weakref.ref(model)
-        per_model[key] = tf.function(build(lambda t: ref()(t, training=False)))
-    return per_model[key]
-
-
 def _run(name: str, fn, x: tf.Tensor, y: tf.Tensor, nb_iter: int, seed: int | None, verbose: bool,
          *tensors: float) -> np.ndarray:
-    """Run ``fn(x, y, nb_iter_tensor, *tensors)`` (compiled with :func:`_compiled` or ``tf.function``).
+    """Run ``fn(x, y, nb_iter_tensor, *tensors)``: a :class:`attacks.compiled.Compiled` graph (deterministic),
+    or PGD's ``tf.function``.
 
-    Seeds TF's global RNG first when asked: a trace reads it (PGD's random start), so the graph is traced
-    holding :data:`luring_tf.seeding.LOCK` (another thread of a ``--jobs`` run cannot reseed in between)
-    and run after.
+    PGD's random start is drawn by an op whose seed is fixed when the graph is traced, from TF's global seed:
+    so its graph is traced with ``seed`` as the global seed, holding :data:`luring_tf.seeding.LOCK` (another
+    thread of a ``--jobs`` run cannot reseed in between), and run after.
     """
     if verbose:
         print(f"[{name}] {len(x)} images, {nb_iter} iterations...", file=sys.stderr, flush=True)
     start = time.perf_counter()
     args = (x, y, tf.constant(nb_iter, tf.int32), *[tf.constant(v, tf.float32) for v in tensors])
-    with seeding.tf_seed(seed):
-        traced = fn.get_concrete_function(*args)
-    out = traced(*args).numpy()
+    if isinstance(fn, compiled.Compiled):
+        out = fn(*args).numpy()
+    else:
+        with seeding.tf_seed(seed):
+            traced = fn.get_concrete_function(*args)
+        out = traced(*args).numpy()
     if verbose:
         print(f"[{name}] done in {time.perf_counter() - start:.1f}s", file=sys.stderr, flush=True)
     return out
@@ -99,9 +84,9 @@ def fgsm(model, x, y=None, *, eps: float, norm=np.inf, seed: int | None = None,
     _, xt, yt, q = prepare(model, x, y)
     if eps == 0:
         return identity_result(xt, q)
-    compiled = _compiled(model, ("fgsm", norm), lambda fn: lambda a, b, n, e: fast_gradient_method(
+    graph = compiled.for_model(model, ("fgsm", norm), lambda fn: lambda a, b, n, e: fast_gradient_method(
         fn, a, e, norm, clip_min=0.0, clip_max=1.0, y=b))
-    out = _run("fgsm", compiled, xt, yt, 1, seed, verbose, eps)
+    out = _run("fgsm", graph, xt, yt, 1, seed, verbose, eps)
     return AttackResult(out.astype(np.float32), 1, q + len(out))
 
 
@@ -151,9 +136,9 @@ def mim(model, x, y=None, *, eps: float, eps_iter: float = 0.01, nb_iter: int = 
     _, xt, yt, q = prepare(model, x, y)
     if eps == 0:
         return identity_result(xt, q)
-    compiled = _compiled(model, ("mim", norm, eps_iter, decay), lambda fn: lambda a, b, n, e: momentum_iterative_method(
+    graph = compiled.for_model(model, ("mim", norm, eps_iter, decay), lambda fn: lambda a, b, n, e: momentum_iterative_method(
         fn, a, e, eps_iter, n, norm, clip_min=0.0, clip_max=1.0, y=b, decay_factor=decay, sanity_checks=False))
-    out = _run("mim", compiled, xt, yt, nb_iter, seed, verbose, eps)
+    out = _run("mim", graph, xt, yt, nb_iter, seed, verbose, eps)
     return AttackResult(out.astype(np.float32), nb_iter, q + nb_iter * len(out))
 
 
@@ -184,6 +169,6 @@ def miml2(model, x, y=None, *, eps: float, l2_bound: float = 2.0, eps_iter: floa
             return project_linf(adv, a, e)
         return attack
 
-    compiled = _compiled(model, ("miml2", eps_iter, decay), build)
-    out = _run("miml2", compiled, xt, yt, nb_iter, seed, verbose, eps, l2_bound)
+    graph = compiled.for_model(model, ("miml2", eps_iter, decay), build)
+    out = _run("miml2", graph, xt, yt, nb_iter, seed, verbose, eps, l2_bound)
     return AttackResult(out.astype(np.float32), nb_iter, q + nb_iter * len(out))
