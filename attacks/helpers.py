@@ -1,4 +1,5 @@
-"""Shared math of the attacks: eps-ball projections, clipping, the TI gaussian kernel, seeding, chunked loops."""
+"""Shared math of the attacks: eps-ball projections, clipping, random starts, the TI gaussian kernel, seeding,
+chunked loops."""
 
 from __future__ import annotations
 
@@ -52,6 +53,29 @@ def tf_generator(seed: int | None) -> tf.random.Generator:
     if seed is None:
         return tf.random.Generator.from_non_deterministic_state()
     return tf.random.Generator.from_seed(int(seed))
+
+
+def stateless_seed(seed: int | None) -> tf.Tensor:
+    """The int64 [2] seed of TF's stateless random ops for ``seed`` (None: a fresh one from OS entropy)."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
+    return tf.constant([int(seed), 0], tf.int64)
+
+
+def random_start(shape, norm, radius, seed: tf.Tensor) -> tf.Tensor:
+    """A random perturbation of ``shape`` [N,...] in the norm ball of ``radius`` (a number or [N,1,...,1]),
+    drawn by stateless ops from ``seed`` (int64 [2]).
+
+    l-inf: uniform in [-radius, radius] per component. l2: uniform in the ball, as CleverHans's
+    ``random_lp_vector`` (Calafiore et al. 1998): a gaussian direction, its length radius * U^(1/d).
+    """
+    if norm == np.inf:
+        return tf.random.stateless_uniform(shape, seed, -1.0, 1.0) * radius
+    dim = tf.reduce_prod(shape[1:])
+    direction = tf.random.stateless_normal(tf.stack([shape[0], dim]), seed)
+    length = tf.pow(tf.random.stateless_uniform(tf.stack([shape[0], 1]), seed + [0, 1]), 1.0 / tf.cast(dim, tf.float32))
+    unit = direction / tf.sqrt(tf.reduce_sum(tf.square(direction), axis=-1, keepdims=True))
+    return tf.reshape(length * unit, shape) * radius
 
 
 def run_in_chunks(step: Callable[[int], None], total: int, progress: Progress, chunks: int = 10) -> None:

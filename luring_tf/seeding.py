@@ -1,11 +1,11 @@
 """Who owns the process's global random state, when several threads train or attack at once (``--jobs``).
 
 Python's ``random``, NumPy's global RNG and TensorFlow's global seed are one per process, and they decide
-results: Keras draws every unseeded initializer's seed from Python's ``random``, a ``tf.data`` shuffle
-reads TF's global seed when it is built, and a traced random op (PGD's random start) when it is traced.
-Two threads that seed and build at the same time would mix their draws. So the thread that seeds holds
-:data:`LOCK` until what it built from the seed exists -- the models, their initial weights, their data
-streams, an attack's graph -- and lets go only around work that draws nothing from the global state
+results: Keras draws every unseeded initializer's seed from Python's ``random``, and a ``tf.data`` shuffle
+reads TF's global seed when it is built (the attacks draw from their own seeds: stateless ops or explicit
+generators). Two threads that seed and build at the same time would mix their draws. So the thread that
+seeds holds :data:`LOCK` until what it built from the seed exists -- the models, their initial weights, their data
+streams -- and lets go only around work that draws nothing from the global state
 (:func:`unlocked`: a ``fit`` on streams built beforehand). Each thread then sees exactly the sequence of
 seeds and draws it would see alone: ``--jobs 2`` gives the models and tables of ``--jobs 1``, bit for bit.
 
@@ -38,17 +38,6 @@ def unlocked():
         yield
     finally:
         LOCK._acquire_restore(state)
-
-
-@contextlib.contextmanager
-def tf_seed(seed: int | None):
-    """TF's global seed = ``seed`` for the block, this thread holding :data:`LOCK` (None: left as it is)."""
-    import tensorflow as tf
-
-    with LOCK:
-        if seed is not None:
-            tf.random.set_seed(int(seed))
-        yield
 
 
 @contextlib.contextmanager

@@ -82,6 +82,32 @@ def test_characterization_cell_is_recomputed_after_retraining(tmp_path, monkeypa
     assert second["models"]["luring"] in str(stored["params"])
 
 
+def test_characterization_crafts_an_attacks_eps_in_one_pass_and_only_the_missing_ones(tmp_path, monkeypatch):
+    """Every ε of an attack on one T in one craft (one budget per image); a deleted cell alone is recomputed,
+    and holds what it held (an image's result does not depend on the ε of the others in its batch)."""
+    seen = []
+    real = characterization.craft
+
+    def recording(attack, model, x, y, eps, *args, **kwargs):
+        seen.append(sorted({round(float(e), 6) for e in np.atleast_1d(eps)}))
+        return real(attack, model, x, y, eps, *args, **kwargs)
+
+    monkeypatch.setattr(characterization, "craft", recording)
+    config = {"seed": 0, "characterization": dict(CHAR_CONFIG["characterization"], eps=[0.1, 0.3])}
+    data, models = _data(), _models()
+    first = characterization.characterize(models, data, config, tmp_path, verbose=False)
+    assert seen == [[0.1, 0.3], [0.1, 0.3]]  # stack, luring
+    cell = tmp_path / "cells" / "fgsm_eps0.1_luring.npz"
+    before = dict(np.load(cell))
+    cell.unlink()
+    again = characterization.characterize(models, data, config, tmp_path, verbose=False)
+    assert seen[2:] == [[0.1]]
+    after = np.load(cell)
+    for key in ("t_adv", "m_adv", "l0", "l2"):
+        np.testing.assert_allclose(after[key], before[key], atol=1e-6)
+    assert again["results"] == first["results"]
+
+
 def test_characterization_corrupt_cell_is_one_line_and_force_recomputes(tmp_path, monkeypatch):
     data, models = _data(), _models()
     characterization.characterize(models, data, CHAR_CONFIG, tmp_path, verbose=False)

@@ -47,7 +47,8 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
     """Run ``attack`` on ``model`` (softmax or logits output) over ``x`` in chunks of ``batch_size``.
 
     Returns ``(x_adv float32 [N,...] in [0,1], {"iterations": int, "queries": int})``; the labels
-    ``y`` are the models' shared clean prediction (= the true label on the evaluation sets).
+    ``y`` are the models' shared clean prediction (= the true label on the evaluation sets). ``eps``: a
+    number, or one per image (float [N], for the gradient attacks of :mod:`attacks.gradient`).
     Adversarial examples holding NaN or Inf (non-finite gradients or losses of ``model``) are a
     one-line ``UserError`` naming the attack and the model (``name``, else ``model.name``).
     """
@@ -55,14 +56,17 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
     if distribute.replicas() > 1 and attack in SHARDED_ATTACKS:
         function = _sharded(function, attack, verbose)
     logits = inference.cached_logits_view(model)
+    per_image = np.ndim(eps) > 0
+    label = f"eps={eps:g}" if not per_image else f"eps={','.join(f'{e:g}' for e in np.unique(eps))}"
     pieces, iterations, queries = [], 0, 0
     for start in range(0, len(x), batch_size):
         try:
             result = function(logits, x[start:start + batch_size], y[start:start + batch_size],
-                              eps=eps, seed=seed + start, verbose=verbose, **params)
+                              eps=eps[start:start + batch_size] if per_image else eps, seed=seed + start,
+                              verbose=verbose, **params)
         except (ValueError, TypeError) as exc:
             raise UserError(f"attack {attack} with {params}: {exc} -- fix it in the config or with --set") from None
-        check_finite(result.x_adv, f"the adversarial examples of {attack} (eps={eps:g}) on model "
+        check_finite(result.x_adv, f"the adversarial examples of {attack} ({label}) on model "
                                    f"{model_name(model, name)}")
         pieces.append(result.x_adv)
         iterations = max(iterations, int(result.iterations))
@@ -78,14 +82,17 @@ def _sharded(function, name: str, verbose: bool):
     """
     def sharded(model, x, y, **kwargs):
         kwargs["verbose"] = False
+        eps = kwargs.pop("eps")
+        per_image = np.ndim(eps) > 0
 
-        def one_shard(xs, ys):
-            result = function(model, xs, ys, **kwargs)
+        def one_shard(xs, ys, *eps_shard):
+            result = function(model, xs, ys, eps=eps_shard[0] if per_image else eps, **kwargs)
             return result.x_adv, (int(result.iterations), result.queries / len(xs))
 
         if verbose:
             print(f"[{name}] {len(x)} images on {distribute.replicas()} replicas...", flush=True)
-        x_adv, extras = distribute.shard_map(one_shard, (np.asarray(x, np.float32), np.asarray(y)))
+        arrays = (np.asarray(x, np.float32), np.asarray(y)) + ((np.asarray(eps, np.float32),) if per_image else ())
+        x_adv, extras = distribute.shard_map(one_shard, arrays)
         return attacks.AttackResult(x_adv, max(e[0] for e in extras), int(round(extras[0][1] * len(x))))
 
     return sharded

@@ -16,7 +16,9 @@ predictions and distortions, keyed by the attack settings, the evaluation set an
 digests of M and of the approach's T (:func:`luring_tf.fingerprint.weights_digest`). A stored
 cell with the same key is reused; one with another key (other settings, or models retrained since)
 is recomputed with a log line and overwritten -- never read as current. A truncated cell is a
-one-line error naming it; ``force`` recomputes every cell.
+one-line error naming it; ``force`` recomputes every cell. The missing ε of one attack on one T are
+crafted in one pass (the evaluation set once per ε, one budget per image, in chunks of ``batch_size``
+images): the graph runs on fuller batches, and each image gets what a run at its own ε gives.
 """
 
 from __future__ import annotations
@@ -88,47 +90,53 @@ def _stored(path: Path, key: str):
     return None
 
 
-def _cell(path: Path, key: str, compute, label: str) -> dict:
-    """Read the cell at ``path`` if it holds ``key``; else compute it, store it and return it."""
-    stored = _stored(path, key)
-    if stored is not None:
-        return stored
-    if path.exists():
-        _log(f"{path} holds {label} for other models or settings: recomputing it")
-    result = compute()
-    files.write_npz(path, params=np.array(key), **result)
-    return result
-
-
-def _attack_cell(attack: str, eps: float, params: dict, model, classifier, x, y, approach: str,
-                 batch_size: int, seed: int, verbose: bool) -> dict:
-    """One cell: ``attack`` at ``eps`` on ``approach``'s T (``model``), its adversarial examples judged by T and M."""
-    start = time.time()
-    x_adv, info = craft(attack, model, x, y, eps, params, batch_size, seed, verbose, name=f"{approach}_T")
-    _log(f"{attack} eps={eps:g} on {approach}: {time.time() - start:.1f}s")
-    return dict(t_adv=predict_labels(model, x_adv, name=f"{approach}_T"),
-                m_adv=predict_labels(classifier, x_adv, name="M"),
-                iterations=np.array(info["iterations"]), **distortions(x, x_adv))
+def _attack_cells(attack: str, eps_list: list, params: dict, model, classifier, x, y, approach: str,
+                  batch_size: int, seed: int, verbose: bool) -> list[dict]:
+    """The cells of ``attack`` at each ε of ``eps_list`` on ``approach``'s T (``model``), crafted in one pass: the
+    evaluation set once per ε, each copy with its own budget (the gradient attacks take one ε per image), in
+    chunks of ``batch_size`` images; the adversarial examples judged by T and M. One dict per ε."""
+    start, n = time.time(), len(x)
+    eps_per_image = np.repeat(np.asarray(eps_list, np.float32), n)
+    x_adv, info = craft(attack, model, np.concatenate([x] * len(eps_list)), np.concatenate([y] * len(eps_list)),
+                        eps_per_image, params, batch_size, seed, verbose, name=f"{approach}_T")
+    t_adv = predict_labels(model, x_adv, name=f"{approach}_T")
+    m_adv = predict_labels(classifier, x_adv, name="M")
+    _log(f"{attack} eps={','.join(f'{e:g}' for e in eps_list)} on {approach}: {time.time() - start:.1f}s")
+    return [dict(t_adv=t_adv[i * n:(i + 1) * n], m_adv=m_adv[i * n:(i + 1) * n],
+                 iterations=np.array(info["iterations"]), **distortions(x, x_adv[i * n:(i + 1) * n]))
+            for i in range(len(eps_list))]
 
 
 def cells_task(approach: str, models: dict, cells: list, x, y, batch_size: int, seed: int, verbose: bool) -> int:
-    """In a task thread (:mod:`luring_tf.workers`): compute ``cells`` ((attack, eps, params, path, key) tuples) of
-    ``approach`` with the run's ``models`` (``{"M": M, approach: T, ...}``); returns how many it computed."""
+    """Compute and store ``cells`` ((attack, eps, params, path, key) tuples) of ``approach`` with the run's
+    ``models`` (``{"M": M, approach: T, ...}``), every ε of an attack in one pass; returns how many it computed.
+    Run in a task thread (:mod:`luring_tf.workers`) or in the caller's."""
+    by_attack: dict = {}
     for attack, eps, params, path, key in cells:
-        _cell(Path(path), key, lambda: _attack_cell(attack, eps, params, models[approach], models["M"], x, y,
-                                                    approach, batch_size, seed, verbose),
-              f"{attack} eps={eps:g} on {approach}")
+        by_attack.setdefault((attack, json.dumps(params, sort_keys=True)), []).append((eps, params, path, key))
+    for (attack, _), group in by_attack.items():
+        results = _attack_cells(attack, [eps for eps, *_ in group], group[0][1], models[approach], models["M"], x, y,
+                                approach, batch_size, seed, verbose)
+        for (eps, _, path, key), result in zip(group, results):
+            if Path(path).exists():
+                _log(f"{path} holds {attack} eps={eps:g} on {approach} for other models or settings: recomputing it")
+            files.write_npz(path, params=np.array(key), **result)
     return len(cells)
 
 
-def _cells_in_workers(workers, cells: dict, models: dict, x, y, section: dict, seed: int, out_dir: Path,
-                      verbose: bool) -> None:
-    """Compute the cells not stored yet, one task per approach (its attack graphs are built once)."""
+def _missing_cells(cells: dict, models: dict, x, y, section: dict, seed: int, out_dir: Path, verbose: bool,
+                   workers=None) -> None:
+    """Compute the cells not stored yet, one task per approach (its attack graphs are built once): in
+    ``workers``' threads when given, else here, one approach after the other."""
     per_approach: dict = {}
     for (attack, eps, approach), (path, key, params) in cells.items():
         if _stored(path, key) is None:
             per_approach.setdefault(approach, []).append((attack, eps, params, str(path), key))
     if not per_approach:
+        return
+    if workers is None:
+        for approach, todo in per_approach.items():
+            cells_task(approach, models, todo, x, y, section["batch_size"], seed, verbose)
         return
     log_dir = out_dir / "logs"
     _log(f"attacking {', '.join(per_approach)} in {workers.jobs} threads (their output: {log_dir}/<approach>.log)")
@@ -174,17 +182,13 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                 if force and path.exists():
                     path.unlink()
                 cells[attack, eps, approach] = (path, key, params)
-    if workers is not None:
-        _cells_in_workers(workers, cells, models, x, y, section, config["seed"], Path(out_dir), verbose)
+    _missing_cells(cells, models, x, y, section, config["seed"], Path(out_dir), verbose, workers)
     for attack in section["attacks"]:
         for eps in section["eps"]:
             success, preds = {}, {}
             for approach in approaches:
-                path, key, params = cells[attack, eps, approach]
-                cell = _cell(path, key, lambda: _attack_cell(attack, eps, params, models[approach], models["M"], x, y,
-                                                             approach, section["batch_size"], config["seed"],
-                                                             verbose),
-                             f"{attack} eps={eps:g} on {approach}")
+                path, key, _ = cells[attack, eps, approach]
+                cell = _stored(path, key) or {}  # (computed above; {}: a one-line error below)
                 missing = [k for k in ("t_adv", "m_adv", *DISTORTIONS) if k not in cell]
                 if missing:
                     raise UserError(f"result file {path} lacks {', '.join(missing)}: rerun with --force to "
