@@ -38,7 +38,7 @@ from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
 
 ATTACKS = ("fgsm", "pgd", "mim", "miml2")
-CELL_FORMAT = 2  # 2: keyed by the models' digests, l0_pixels stored
+CELL_FORMAT = 3  # 2: keyed by the models' digests, l0_pixels stored; 3: PGD's start from the seed, ε in one pass
 DISTORTIONS = ("l2", "linf", "l0", "l0_pixels")
 
 

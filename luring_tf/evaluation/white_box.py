@@ -39,7 +39,8 @@ def white_box_accuracy(classifier, x: np.ndarray, y: np.ndarray, index, eps: flo
     digest = weights_digest(classifier)
     identity = {"M": digest, "T": digest}
     context = {"dataset": config["dataset"], "batch_size": section["batch_size"], "models": identity,
-               "index": hashlib.sha1(np.asarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]}
+               "index": hashlib.sha1(np.asarray(index, dtype=np.int64).tobytes()).hexdigest()[:12],
+               "pgd_start": "stateless"}  # PGD's random start since it is drawn from the seed: older cells differ
     name = cell_name("pgd", eps, params, context)
     return run_cell({"M": classifier, APPROACH: classifier}, APPROACH, "pgd", params, eps, x, y, index,
                     Path(out_dir), name, {"dataset": config["dataset"]}, section["batch_size"], config["seed"],
