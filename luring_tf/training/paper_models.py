@@ -239,6 +239,8 @@ def train_and_save_protected(approach: str, classifier, data, config: dict, mode
 # M 46 s beside Stack 67 s; C-E 109 s; Luring 91 s; Auto 18 s.
 TRAINING_ORDER = ("M", "stack", "ce", "auto", "luring")
 WITHOUT_M = ("M", "stack")  # the trainings that do not wait for M
+
+
 def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = False, base: str = "base",
                   workers=None) -> dict:
     """``{"M": M, approach: T, ...}`` for the requested approaches, trained or loaded (M from ``train.<base>``).
@@ -254,10 +256,10 @@ def obtain_models(data, config: dict, models_dir, approaches, retrain: bool = Fa
     if workers is not None and config["dataset"] not in PRETRAINED_M and (m_trains or trains):
         trained = _train_in_workers(workers, config, models_dir, base, m_trains, trains)
         retrain = False  # every model is in its file now
-    models = {"M": trained.get("M") or obtain_classifier(data, config, models_dir, retrain, base)}
+    models = {"M": trained["M"] if "M" in trained else obtain_classifier(data, config, models_dir, retrain, base)}
     for approach in approaches:
-        models[approach] = trained.get(approach) or obtain_protected(approach, models["M"], data, config,
-                                                                     models_dir, retrain)
+        models[approach] = (trained[approach] if approach in trained else
+                            obtain_protected(approach, models["M"], data, config, models_dir, retrain))
     return models
 
 
