@@ -7,11 +7,11 @@ iterations on 100 MNIST images. So the graph takes the model's weights as argume
 share one trace, and each call passes the weights the model holds now. The results are bit-identical to
 calling the model itself (``tests/test_attacks.py``).
 
-An architecture is the model's Keras config with its layer and model names taken out (replaced by their
-order of appearance), plus the shapes and dtypes of its weights: two models share a graph only when
-these are equal. A model that cannot be described so -- no config (subclassed), a ``Lambda`` or a layer
-from outside Keras, whose config may not say what it computes -- and any other callable get a graph of
-their own that reads the weights through the model's variables (kept per model, while it lives).
+An architecture is the model's Keras config with its layer and model names taken out (a functional
+model's references to its layers become their positions in it), plus the shapes and dtypes of its
+weights: two models share a graph only when these are equal. A model that cannot be described so -- no config (subclassed), a ``Lambda`` or a layer
+from outside Keras, whose config may not say what it computes; a layer not built yet -- and any other
+callable get a graph of their own that reads the weights through the model's variables (kept per model, while it lives).
 """
 
 from __future__ import annotations
@@ -43,29 +43,34 @@ def _layers(model) -> list:
     return list(model._flatten_layers(include_self=True, recursive=True))
 
 
-def _canonical(config, names: dict):
-    """``config`` with every layer or model name replaced by its index in ``names`` (only where Keras
-    writes names: ``name`` fields and the ``[name, node, tensor]`` references of functional models)."""
-    if isinstance(config, dict):
-        out = {}
-        for key, value in config.items():
-            if key == "name" and isinstance(value, str) and value in names:
-                out[key] = names[value]
-            elif key in _NAME_LISTS:
-                out[key] = _renamed_references(value, names)
-            else:
-                out[key] = _canonical(value, names)
-        return out
+def _canonical(config, layer_names: set, positions: dict | None = None):
+    """``config`` without the names of layers and models; in a functional model's config, a reference to one
+    of its layers (``[name, node, tensor]``) becomes the layer's position in its ``layers`` list."""
     if isinstance(config, (list, tuple)):
-        return [_canonical(value, names) for value in config]
-    return config
+        return [_canonical(value, layer_names, positions) for value in config]
+    if not isinstance(config, dict):
+        return config
+    if isinstance(config.get("layers"), list):  # a model's config: its own namespace of layer names
+        positions = {}
+        for i, layer in enumerate(config["layers"]):
+            if isinstance(layer, dict):
+                positions[layer.get("name") or (layer.get("config") or {}).get("name")] = i
+    out = {}
+    for key, value in config.items():
+        if key == "name" and isinstance(value, str) and value in layer_names:
+            continue
+        if key in _NAME_LISTS:
+            out[key] = _references(value, positions or {})
+        else:
+            out[key] = _canonical(value, layer_names, positions)
+    return out
 
 
-def _renamed_references(value, names: dict):
+def _references(value, positions: dict):
     if isinstance(value, (list, tuple)):
         if value and isinstance(value[0], str):
-            return [names.get(value[0], value[0]), *value[1:]]
-        return [_renamed_references(v, names) for v in value]
+            return [positions.get(value[0], value[0]), *value[1:]]
+        return [_references(v, positions) for v in value]
     return value
 
 
@@ -78,12 +83,9 @@ def architecture_key(model) -> str | None:
             return None
         layers = _layers(model)
         if any(not type(layer).__module__.startswith("keras.") or type(layer).__name__ == "Lambda"
-               for layer in layers):
-            return None
-        names = {}
-        for layer in layers:
-            names.setdefault(layer.name, len(names))
-        config = _canonical(model.get_config(), names)
+               or not getattr(layer, "built", False) for layer in layers):
+            return None  # (Keras's stateless_call needs every layer built)
+        config = _canonical(model.get_config(), {layer.name for layer in layers})
         weights = [(tuple(v.shape), str(v.dtype)) for v in model.trainable_variables + model.non_trainable_variables]
         return json.dumps([type(model).__name__, config, weights], sort_keys=True, default=str)
     except Exception:  # no config (a subclassed model) or one that does not serialise: a graph of its own

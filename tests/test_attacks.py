@@ -398,6 +398,10 @@ def test_models_of_one_architecture_share_one_trace_each_with_its_own_weights():
         np.testing.assert_array_equal(out, attacks.mim(lambda t, m=m: m(t, training=False), x, y, eps=0.1,
                                                        nb_iter=4).x_adv)
     assert compiled.architecture_key(model) == compiled.architecture_key(twin)
+
+    def unused(_):
+        raise AssertionError("a graph of its own")
+    assert compiled.for_model(twin, key, unused).function is compiled.for_model(model, key, unused).function
     assert traces[1] == traces[0] >= 1  # the twin ran on the model's trace
     wider = keras.Sequential([keras.Input(SHAPE), keras.layers.Conv2D(5, 3, padding="same", activation="relu"),
                               keras.layers.Flatten(), keras.layers.Dense(CLASSES)])
@@ -407,10 +411,16 @@ def test_models_of_one_architecture_share_one_trace_each_with_its_own_weights():
     keys = {compiled.architecture_key(m) for m in (model, wider, other_activation)}
     assert len(keys) == 3
 
-    def functional():  # Keras names every layer anew (dense_7, ...): the references between them differ
-        inputs = keras.Input(SHAPE)
-        return keras.Model(inputs, keras.layers.Dense(CLASSES)(keras.layers.Flatten()(inputs)))
+    def functional(names=(None, None, None)):  # Keras names every layer anew (dense_7, ...) unless told
+        inputs = keras.Input(SHAPE, name=names[0])
+        flat = keras.layers.Flatten(name=names[1])(inputs)
+        return keras.Model(inputs, keras.layers.Dense(CLASSES, name=names[2])(flat))
     assert compiled.architecture_key(functional()) == compiled.architecture_key(functional()) is not None
+
+    def t_like(names):  # T = Sequential([P, M's logits view]): names may repeat across the nested models
+        p = keras.Sequential([keras.Input(SHAPE, name=names[0]), keras.layers.Conv2D(1, 1, name=names[1])])
+        return keras.Sequential([p, functional(names)])
+    assert compiled.architecture_key(t_like(("a", "b", "c"))) == compiled.architecture_key(t_like((None,) * 3))
     lambda_model = keras.Sequential([keras.Input(SHAPE), keras.layers.Lambda(lambda t: t * 2.0), *twin.layers])
     assert compiled.architecture_key(lambda_model) is None
     attacks.mim(lambda_model, x, y, eps=0.1, nb_iter=4)
