@@ -42,11 +42,16 @@ class AttackResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def is_keras_model(model: Any) -> bool:
+    """Whether ``model`` is a Keras model (its weights live in variables), not a plain callable."""
+    return hasattr(model, "layers") and hasattr(model, "trainable_variables")
+
+
 def logits_fn(model: Any) -> LogitsFn:
     """Adapter: a Keras model (called with ``training=False``) or any callable ``x -> logits``."""
     if not callable(model):
         raise ValueError(f"model must be a Keras model or a callable x -> logits, got {type(model).__name__}")
-    if hasattr(model, "layers") and hasattr(model, "trainable_variables"):
+    if is_keras_model(model):
         return lambda t: model(t, training=False)
     return model
 

@@ -9,9 +9,10 @@ calling the model itself (``tests/test_attacks.py``).
 
 An architecture is the model's Keras config with its layer and model names taken out (a functional
 model's references to its layers become their positions in it), plus the shapes and dtypes of its
-weights: two models share a graph only when these are equal. A model that cannot be described so -- no config (subclassed), a ``Lambda`` or a layer
-from outside Keras, whose config may not say what it computes; a layer not built yet -- and any other
-callable get a graph of their own that reads the weights through the model's variables (kept per model, while it lives).
+weights: two models share a graph only when these are equal. A model that cannot be described so -- no
+config (subclassed), a ``Lambda`` or a layer from outside Keras, whose config may not say what it
+computes; a layer not built yet -- and any other callable get a graph of their own that reads the weights
+through the model's variables (kept per model, while it lives).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-from attacks.base import logits_fn
+from attacks.base import is_keras_model, logits_fn
 
 # (architecture, attack key) -> (weak reference to a template model of that architecture, tf.function)
 _SHARED: dict = {}
@@ -33,14 +34,6 @@ _OWN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _KEYS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 _NAME_LISTS = ("keras_history", "input_layers", "output_layers")
-
-
-def is_keras_model(model) -> bool:
-    return hasattr(model, "layers") and hasattr(model, "trainable_variables")
-
-
-def _layers(model) -> list:
-    return list(model._flatten_layers(include_self=True, recursive=True))
 
 
 def _canonical(config, layer_names: set, positions: dict | None = None):
@@ -78,15 +71,15 @@ def architecture_key(model) -> str | None:
     """A name-independent description of what ``model`` computes, or None when it cannot be given (also for
     weights mirrored across devices, which are read where the graph runs)."""
     try:
-        if any(isinstance(getattr(v, "value", v), tf.distribute.DistributedValues)
-               for v in model.trainable_variables + model.non_trainable_variables):
+        variables = model.trainable_variables + model.non_trainable_variables
+        if any(isinstance(getattr(v, "value", v), tf.distribute.DistributedValues) for v in variables):
             return None
-        layers = _layers(model)
+        layers = list(model._flatten_layers(include_self=True, recursive=True))
         if any(not type(layer).__module__.startswith("keras.") or type(layer).__name__ == "Lambda"
                or not getattr(layer, "built", False) for layer in layers):
             return None  # (Keras's stateless_call needs every layer built)
         config = _canonical(model.get_config(), {layer.name for layer in layers})
-        weights = [(tuple(v.shape), str(v.dtype)) for v in model.trainable_variables + model.non_trainable_variables]
+        weights = [(tuple(v.shape), str(v.dtype)) for v in variables]
         return json.dumps([type(model).__name__, config, weights], sort_keys=True, default=str)
     except Exception:  # no config (a subclassed model) or one that does not serialise: a graph of its own
         return None

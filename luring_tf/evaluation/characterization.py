@@ -107,43 +107,49 @@ def _attack_cells(attack: str, eps_list: list, params: dict, model, classifier, 
             for i in range(len(eps_list))]
 
 
-def cells_task(approach: str, models: dict, cells: list, x, y, batch_size: int, seed: int, verbose: bool) -> int:
+def cells_task(approach: str, models: dict, cells: list, x, y, batch_size: int, seed: int, verbose: bool) -> dict:
     """Compute and store ``cells`` ((attack, eps, params, path, key) tuples) of ``approach`` with the run's
-    ``models`` (``{"M": M, approach: T, ...}``), every ε of an attack in one pass; returns how many it computed.
+    ``models`` (``{"M": M, approach: T, ...}``), every ε of an attack in one pass; returns ``{path: cell}``.
     Run in a task thread (:mod:`luring_tf.workers`) or in the caller's."""
     by_attack: dict = {}
-    for attack, eps, params, path, key in cells:
-        by_attack.setdefault((attack, json.dumps(params, sort_keys=True)), []).append((eps, params, path, key))
-    for (attack, _), group in by_attack.items():
+    for attack, eps, params, path, key in cells:  # (one section: one params per attack)
+        by_attack.setdefault(attack, []).append((eps, params, path, key))
+    computed = {}
+    for attack, group in by_attack.items():
         results = _attack_cells(attack, [eps for eps, *_ in group], group[0][1], models[approach], models["M"], x, y,
                                 approach, batch_size, seed, verbose)
         for (eps, _, path, key), result in zip(group, results):
             if Path(path).exists():
                 _log(f"{path} holds {attack} eps={eps:g} on {approach} for other models or settings: recomputing it")
             files.write_npz(path, params=np.array(key), **result)
-    return len(cells)
+            computed[str(path)] = result
+    return computed
 
 
-def _missing_cells(cells: dict, models: dict, x, y, section: dict, seed: int, out_dir: Path, verbose: bool,
-                   workers=None) -> None:
-    """Compute the cells not stored yet, one task per approach (its attack graphs are built once): in
-    ``workers``' threads when given, else here, one approach after the other."""
-    per_approach: dict = {}
-    for (attack, eps, approach), (path, key, params) in cells.items():
-        if _stored(path, key) is None:
-            per_approach.setdefault(approach, []).append((attack, eps, params, str(path), key))
-    if not per_approach:
-        return
-    if workers is None:
+def _every_cell(cells: dict, models: dict, x, y, section: dict, seed: int, out_dir: Path, verbose: bool,
+                workers=None) -> dict:
+    """``{(attack, eps, approach): cell}``: the stored cells read once, the others computed (and stored), one
+    task per approach (its attack graphs are built once): in ``workers``' threads when given, else here."""
+    found, per_approach = {}, {}
+    for name, (path, key, params) in cells.items():
+        found[name] = _stored(path, key)
+        if found[name] is None:
+            per_approach.setdefault(name[2], []).append((name[0], name[1], params, str(path), key))
+    computed = {}
+    if per_approach and workers is None:
         for approach, todo in per_approach.items():
-            cells_task(approach, models, todo, x, y, section["batch_size"], seed, verbose)
-        return
-    log_dir = out_dir / "logs"
-    _log(f"attacking {', '.join(per_approach)} in {workers.jobs} threads (their output: {log_dir}/<approach>.log)")
-    tasks = [(f"attacks_{approach}", cells_task, (approach, models, todo, x, y, section["batch_size"], seed, verbose), ())
-             for approach, todo in per_approach.items()]
-    workers.run(tasks, log_dir, lambda name, count, seconds: _log(f"{name.split('_', 1)[1]}: {count} attack cells "
-                                                                    f"in {seconds:.0f} s"))
+            computed.update(cells_task(approach, models, todo, x, y, section["batch_size"], seed, verbose))
+    elif per_approach:
+        log_dir = out_dir / "logs"
+        _log(f"attacking {', '.join(per_approach)} in {workers.jobs} threads (their output: {log_dir}/<approach>.log)")
+        tasks = [(f"attacks_{approach}", cells_task, (approach, models, todo, x, y, section["batch_size"], seed,
+                                                      verbose), ())
+                 for approach, todo in per_approach.items()]
+        results = workers.run(tasks, log_dir, lambda name, done, seconds: _log(
+            f"{name.split('_', 1)[1]}: {len(done)} attack cells in {seconds:.0f} s"))
+        for done in results.values():
+            computed.update(done)
+    return {name: cell if cell is not None else computed[str(cells[name][0])] for name, cell in found.items()}
 
 
 def _l0_highest(rows: list[dict], field: str):
@@ -182,13 +188,13 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                 if force and path.exists():
                     path.unlink()
                 cells[attack, eps, approach] = (path, key, params)
-    _missing_cells(cells, models, x, y, section, config["seed"], Path(out_dir), verbose, workers)
+    stored = _every_cell(cells, models, x, y, section, config["seed"], Path(out_dir), verbose, workers)
     for attack in section["attacks"]:
         for eps in section["eps"]:
             success, preds = {}, {}
             for approach in approaches:
-                path, key, _ = cells[attack, eps, approach]
-                cell = _stored(path, key) or {}  # (computed above; {}: a one-line error below)
+                path = cells[attack, eps, approach][0]
+                cell = stored[attack, eps, approach]
                 missing = [k for k in ("t_adv", "m_adv", *DISTORTIONS) if k not in cell]
                 if missing:
                     raise UserError(f"result file {path} lacks {', '.join(missing)}: rerun with --force to "
