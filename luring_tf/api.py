@@ -16,6 +16,13 @@ Configuration: a profile of ``configs/<dataset>.yaml`` (training sizes, attack s
 without ``dataset`` the profile is picked by the image's channels (:func:`profile_dataset`);
 ``overrides`` are ``--set`` strings. ε is a fraction of the input range (attacks run on the [0,1]
 view of the models, :mod:`luring_tf.input_range`).
+
+Images: every function checks what it is given before any work (:mod:`luring_tf.images_check`): a
+NumPy float array [N,H,W,C] of the model's image shape, not empty, finite, inside the range it must
+be in -- ``detect``: the model's own input range; ``protect``, ``evaluate``, ``export``: [0,1] (the
+range is folded into the models). Integer (uint8) images are refused with the conversion to use
+(``x.astype(np.float32) / 255`` for [0,1]), never rescaled by a guess. Each failure is one
+``UserError`` line naming the argument, the problem and the fix.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from luring_tf.errors import UserError
+from luring_tf.images_check import check_data, check_images
 
 if TYPE_CHECKING:  # Keras is imported on first use only
     from luring_tf.training.protect import Protected
@@ -71,9 +78,7 @@ def as_dataset(images, labels=None, *, test_size: float = 0.2, val_fraction: flo
     from luring_tf.data.dataset import Dataset
     from luring_tf.data.split import split_indices
 
-    x = np.asarray(images, np.float32)
-    if x.ndim != 4:
-        raise UserError(f"images of shape {x.shape}: give float32 [N, H, W, C] images in [0, 1]")
+    x = check_images(images, "images of luring_tf.api.as_dataset")
     y = None if labels is None else np.asarray(labels, np.int64)
     rest, test = split_indices(len(x), test_size, seed)
     train, val = split_indices(len(rest), val_fraction, seed)
@@ -109,6 +114,7 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
         target = Path(model)
         model = load_target(target, retrain=retrain)
     image_shape, _ = check_classifier(model, f"--target-model {target}" if target else "your model")
+    check_data(data, "data of luring_tf.protect", image_shape)  # before any training
     if config is None:
         config = resolve_config(image_shape, dataset, profile, overrides, seed=seed,
                                 luring_coefficient=luring_coefficient)
@@ -138,6 +144,7 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     from luring_tf.report.defense import write_defense
     from luring_tf.training.protect import LABELS_FROM_M, check_data_shape, unit_data
 
+    check_data(data, "data of luring_tf.evaluate", protected.image_shape)  # before any prediction or attack
     record = protected.record
     if config is None:
         config = resolve_config(protected.image_shape, record.get("dataset"), record.get("profile", "quick"),
@@ -174,12 +181,16 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
 def detect(protected: Protected, x, batch_size: int = 500):
     """Detection scheme (Section 4.1) on ``x`` float32 [N,H,W,C] in the model's own input range.
 
+    ``x`` is checked first (:func:`luring_tf.images_check.check_images`: NaN, integer dtypes, values
+    outside the input range, another image size, rank, lists and empty arrays are a ``UserError``).
+
     Returns a :class:`~luring_tf.evaluation.defense.DetectionResult`: ``answer`` (M's labels),
     ``t_pred`` (T's) and ``flagged`` (M(x) != T(x)).
     """
     from luring_tf.evaluation.defense import detect as detect_scheme
 
-    return detect_scheme(protected.classifier, protected.protected, np.asarray(x, np.float32), batch_size)
+    x = check_images(x, "x of luring_tf.detect", protected.image_shape, protected.input_range)
+    return detect_scheme(protected.classifier, protected.protected, x, batch_size)
 
 
 def export(protected: Protected, path, *, images=None, tflite: bool = True, quantize: bool = False,

@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from luring_tf.images_check import check_batch_shape
 from luring_tf.storage.models_io import logits_view
 from luring_tf.training import distribute
 
@@ -33,12 +34,21 @@ def _compiled(model):
     return function
 
 
+def _image_shape(model):
+    """(H, W, C) of ``model``'s one image input (None entries: any size), None when it is not an image model."""
+    shape = getattr(model, "input_shape", None)
+    return tuple(shape[1:]) if isinstance(shape, tuple) and len(shape) == 4 else None
+
+
 def outputs(model, x, batch_size: int = 500) -> np.ndarray:
     """``model``'s outputs on ``x`` in inference mode, as a NumPy array [N, ...].
 
     ``x``: a float32 [N,H,W,C] array (called in chunks of ``batch_size``) or a ``tf.data`` stream of
-    batches (predicted by Keras; ``batch_size`` is then the stream's). No images: an empty array.
+    batches (predicted by Keras; ``batch_size`` is then the stream's). No images: an empty array. For a
+    model of images, an array that is not [N,H,W,C] of its image shape is a one-line ``UserError``.
     """
+    if isinstance(x, np.ndarray) and _image_shape(model) is not None:  # a UserError, not Keras's ValueError
+        check_batch_shape(x, f"the images given to model {getattr(model, 'name', 'M')}", _image_shape(model))
     if isinstance(x, np.ndarray) and len(x) == 0:  # model.predict fails on no images
         return np.zeros((0, *model.output_shape[1:]), np.float32)
     if not isinstance(x, np.ndarray) or distribute.replicas() > 1:

@@ -17,6 +17,7 @@ import numpy as np
 
 from luring_tf.errors import UserError
 from luring_tf.evaluation import metrics
+from luring_tf.images_check import check_images, graph_check
 from luring_tf.storage import files
 
 SAVED_MODEL, TFLITE, RECORD = "saved_model", "T.tflite", "export.json"
@@ -51,14 +52,11 @@ def _test_images(images, protected) -> np.ndarray | None:
     """[0,1] test images of M's shape from a Dataset (its test split) or an array; None when not given."""
     if images is None:
         return None
-    if isinstance(images, np.ndarray):
-        x = np.asarray(images, np.float32)
+    if not hasattr(images, "x_test") and not hasattr(images, "images"):
+        x = images
     else:
         x = images.x_test if getattr(images, "x_test", None) is not None else images.images("test")
-    if tuple(x.shape[1:]) != tuple(protected.image_shape):
-        raise UserError(f"the export's test images have shape {tuple(x.shape[1:])}, the model takes "
-                        f"{tuple(protected.image_shape)}")
-    return np.asarray(x, np.float32)
+    return check_images(x, "the test images of the export (images=)", protected.image_shape)
 
 
 def _signature(shape, batch=None):
@@ -77,10 +75,12 @@ def write_saved_model(protected, folder: Path) -> None:
     m_logits, t_logits = logits_view(protected.classifier), logits_view(protected.protected)
 
     def predict(images):
+        images = graph_check(images, protected.input_range)
         logits = m_logits(images, training=False)
         return {"label": tf.argmax(logits, -1), "probabilities": tf.nn.softmax(logits, -1)}
 
     def detect(images):
+        images = graph_check(images, protected.input_range)
         label = tf.argmax(m_logits(images, training=False), -1)
         label_t = tf.argmax(t_logits(images, training=False), -1)
         return {"label": label, "label_T": label_t, "flagged": tf.not_equal(label, label_t)}

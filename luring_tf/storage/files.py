@@ -36,14 +36,13 @@ def write_json(path, record) -> Path:
     return write_text(path, json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
 
 
-def read_json(path):
-    """Read a JSON record; a truncated or corrupt file is a one-line ``UserError`` naming it."""
+def read_json(path, fix: str = "delete it or rerun with --force to recompute it"):
+    """Read a JSON record; a truncated or corrupt file is a one-line ``UserError`` naming it and ``fix``."""
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"result file {path} is corrupt ({type(exc).__name__}): delete it or rerun with --force "
-                        "to recompute it") from None
+        raise UserError(f"result file {path} is corrupt ({type(exc).__name__}): {fix}") from None
 
 
 def read_npz(path) -> dict[str, np.ndarray]:

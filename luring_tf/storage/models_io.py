@@ -44,17 +44,21 @@ def save_model(model: keras.Model, path: str | Path, overwrite: bool = False) ->
     return path
 
 
-def load_model(path: str | Path) -> keras.Model:
-    """Load a plain-Keras model file; a missing or unreadable file is a one-line ``UserError``."""
+def load_model(path: str | Path, fix: str = "delete it and train it again (run_characterization.py --retrain)",
+               missing: str = "train it first (run_characterization.py) or fix the path") -> keras.Model:
+    """Load a plain-Keras model file; a missing or unreadable file is a one-line ``UserError``.
+
+    ``fix``: what the message says to do about an unreadable file; ``missing``: about a missing one
+    (the defaults fit the models the scripts train; a user's own model needs other words).
+    """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"model file {path} not found: train it first (run_characterization.py) or fix the path")
+        raise UserError(f"model file {path} not found: {missing}")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:  # h5py/keras raise many types for a corrupt file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load model file {path} ({first}): delete it and train it again "
-                        "(run_characterization.py --retrain)") from None
+        raise UserError(f"cannot load model file {path} ({first}): {fix}") from None
 
 
 def check_model(model: keras.Model, path, dataset: str, fix: str, expected: tuple | None = None) -> None:

@@ -38,6 +38,10 @@ from luring_tf.storage import files
 from luring_tf.storage.models_io import compose, load_model, save_model
 
 MODEL_SUFFIXES = (".h5", ".keras")
+# what to do about a --target-model file that is missing or not a Keras model (a user's own classifier:
+# luring-tf cannot train it again)
+TARGET_MISSING = "give --target-model the path of your trained Keras classifier (.h5 or .keras)"
+TARGET_UNREADABLE = "give --target-model your Keras classifier as saved by model.save(...) (.h5 or .keras)"
 LABELS_FROM_M = "none in the data: 'correct' means M's own label"
 
 
@@ -95,7 +99,7 @@ def load_target(target_path, dataset: str | None = None, retrain: bool = False) 
     if target.suffix.lower() not in MODEL_SUFFIXES:
         raise UserError(f"--target-model {target}: give a Keras model file ending in .h5 or .keras")
     files.check_writable(target.parent, "--target-model")
-    classifier = load_model(target)
+    classifier = load_model(target, TARGET_UNREADABLE, TARGET_MISSING)
     check_weights_finite(classifier, f"--target-model {target}")
     check_classifier(classifier, f"--target-model {target}")
     existing = protected_paths(target)["T"]
@@ -234,20 +238,35 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
 
 
 def load_protected(target_path) -> Protected:
-    """M (``target_path``), its T (``<name>_luring_T.h5``) and record, as saved by :func:`protect_model`."""
+    """M (``target_path``), its T (``<name>_luring_T.h5``) and record, as saved by :func:`protect_model`.
+
+    A file that is missing or unreadable is a one-line ``UserError`` naming that very file (the
+    classifier, T or the record) with its fix: give the right ``--target-model``, protect it first, or
+    protect it again with ``run_characterization.py --target-model ... --retrain`` (which replaces P,
+    T and the record).
+    """
     from luring_tf.storage.models_io import check_built_on
 
     target = Path(target_path)
     paths = protected_paths(target)
-    fix = f"protect it first: python run_characterization.py --target-model {target} --data-dir DIR"
-    for key in ("T", "record"):
-        if not paths[key].is_file():
-            raise UserError(f"{paths[key]} not found: {fix}")
-    classifier, protected = load_model(target), load_model(paths["T"])
+    command = f"python run_characterization.py --target-model {target} --data-dir DIR"
+    again = f"protect it again: {command} --retrain (replaces {paths['P'].name}, {paths['T'].name} and the record)"
+    if target.suffix.lower() not in MODEL_SUFFIXES:
+        raise UserError(f"--target-model {target}: give a Keras model file ending in .h5 or .keras")
+    if not target.is_file():
+        raise UserError(f"--target-model {target} not found: {TARGET_MISSING}")
+    classifier = load_model(target, TARGET_UNREADABLE, TARGET_MISSING)
     check_classifier(classifier, f"--target-model {target}")
     check_weights_finite(classifier, f"--target-model {target}")
+    if not paths["T"].is_file():
+        raise UserError(f"{paths['T']} not found (the protected model of {target.name}): protect it first: {command}")
+    if not paths["record"].is_file():
+        raise UserError(f"{paths['record']} not found (the protection record of {target.name}): {again}")
+    protected = load_model(paths["T"], again, again)
     check_weights_finite(protected, f"model file {paths['T']}")
-    check_built_on(protected, classifier, paths["T"], target, f"protect it again with --retrain ({fix})")
-    record = files.read_json(paths["record"])
+    check_built_on(protected, classifier, paths["T"], target, again)
+    record = files.read_json(paths["record"], again)
+    if not isinstance(record, dict) or not isinstance(record.get("input_range", {}), dict):
+        raise UserError(f"{paths['record']} is not a protection record: {again}")
     rng = parse_input_range(record.get("input_range", {}).get("text", "0,1"))
     return Protected(classifier, protected.layers[0], protected, rng, record, paths)
