@@ -144,7 +144,7 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     from luring_tf.report.defense import write_defense
     from luring_tf.training.protect import LABELS_FROM_M, check_data_shape, unit_data
 
-    check_data(data, "data of luring_tf.evaluate", protected.image_shape)  # before any prediction or attack
+    check_data(data, "data of luring_tf.evaluate", protected.image_shape, ("test",))  # before any prediction
     record = protected.record
     if config is None:
         config = resolve_config(protected.image_shape, record.get("dataset"), record.get("profile", "quick"),

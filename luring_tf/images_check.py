@@ -133,8 +133,8 @@ def check_images(x, argument: str, image_shape=None, input_range: InputRange | N
     return x.astype(np.float32, copy=False)
 
 
-def check_data(data, argument: str, image_shape=None) -> None:
-    """Each in-memory split (``x_train``, ``x_val``, ``x_test``) of the Dataset ``data``: [0,1] images of ``image_shape``.
+def check_data(data, argument: str, image_shape=None, splits=("train", "val", "test")) -> None:
+    """Each in-memory split of ``splits`` of the Dataset ``data``: [0,1] images of ``image_shape``.
 
     An array ``data`` is checked whole. Splits read from files as they stream (``None`` arrays) are
     decoded by luring-tf into [0,1] and are not read here.
@@ -142,7 +142,7 @@ def check_data(data, argument: str, image_shape=None) -> None:
     if not hasattr(data, "x_test") and not hasattr(data, "images"):
         check_images(data, argument, image_shape)
         return
-    for split in ("train", "val", "test"):
+    for split in splits:
         x = getattr(data, f"x_{split}", None)
         if x is not None:
             check_images(x, f"the {split} images of {argument}", image_shape)

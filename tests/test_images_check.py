@@ -17,9 +17,9 @@ import pytest
 
 import luring_tf
 from luring_tf import images_check, inference
-from luring_tf.errors import UserError
 from luring_tf.input_range import parse_input_range
 from luring_tf.training import trainers
+from test_finite import one_line_error
 
 
 @pytest.fixture(scope="module")
@@ -87,13 +87,7 @@ def nothing_computed(monkeypatch):
 
 
 def one_line(call, words) -> str:
-    with pytest.raises(UserError) as info:
-        call()
-    message = str(info.value)
-    assert "\n" not in message
-    for word in words:
-        assert word in message, f"{word!r} not in {message!r}"
-    return message
+    return one_line_error(call, *words)
 
 
 PROTECT_TINY = ["train.luring.steps=2", "train.luring.eval_every=1", "train.luring.batch_size=8",

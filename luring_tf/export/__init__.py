@@ -9,7 +9,9 @@ unless ``--force``):
 * ``saved_model/``: signatures ``predict`` (M's ``label`` and ``probabilities``: the
   transferability scheme, paper §4.1) and ``detect`` (M's ``label``, T's ``label_T`` and
   ``flagged`` = M(x) != T(x): the detection scheme), input ``images`` float32 [N,H,W,C] in M's
-  own input range; loads with ``tf.saved_model.load`` without luring-tf;
+  own input range (NaN / Inf or values outside the range, beyond a 1 % tolerance, fail the call with an
+  ``InvalidArgumentError`` instead of answering: :func:`luring_tf.images_check.graph_check`); loads with
+  ``tf.saved_model.load`` without luring-tf;
 * ``T.tflite`` (with ``--tflite``): T = M∘P, dynamic-range quantized with ``--quantize``;
 * ``export.json``: the record -- signatures, input range, and, measured on the test images, the
   agreement of the SavedModel's ``detect`` with the Keras M and T and of the TFLite T with the Keras T.
