@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Analyse the luring effect (paper Section 3.3, Appendices D.2-D.3): Table 9, Fig. 3 right, Fig. 4, Table 10.
 
     python run_analysis.py --dataset mnist                  # quick CPU profile, after run_characterization.py

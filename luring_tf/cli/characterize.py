@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Characterize the luring effect (paper Section 3): Table 8, DR and IAR under FGSM, PGD, MIM, MIM-L2.
 
     python run_characterization.py --dataset mnist                 # quick CPU profile, real digits
@@ -28,8 +27,8 @@ from luring_tf.cli.parser import (Parser, add_common_arguments, add_jobs_argumen
                                    run, use_strategy)
 
 
-TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds", "seed",
-                "retrain", "input_range", "component", "luring_coefficient", "strategy")
+TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "config", "data_source", "data_dir", "tfds",
+                "seed", "retrain", "input_range", "component", "luring_coefficient", "strategy")
 
 
 def parse(argv=None):
@@ -42,8 +41,8 @@ def parse(argv=None):
     parser.add_argument("--target-model", default=None, metavar="PATH",
                         help="protect this Keras classifier (.h5/.keras, any image shape and class count): train a "
                              "luring component for it without labels and save <name>_luring_T.h5 beside it, then "
-                             "stop (takes only --dataset, --profile, --set, --data-source, --data-dir, --tfds, "
-                             "--seed, --retrain, --input-range, --component, --luring-coefficient; without "
+                             "stop (takes only --dataset, --profile, --set, --config, --data-source, --data-dir, "
+                             "--tfds, --seed, --retrain, --input-range, --component, --luring-coefficient; without "
                              "--dataset the profile follows the images: mnist for grey, svhn for colour)")
     add_jobs_argument(parser)
     target_model.add_protect_arguments(parser)

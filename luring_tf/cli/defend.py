@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Black-box defense evaluation (paper Section 4): AC_M∘P, AC_M and DAC beside the paper's Table 1 / 14.
 
     python run_defense.py --attack spsa                     # quick MNIST profile, models of run_characterization.py
@@ -36,8 +35,8 @@ from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow
 
 ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
 PUBLIC_CHOICES = ("mop", "trapdoor")
-TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "data_source", "data_dir", "tfds",
-                "n_examples", "eps", "seed", "force", "quiet", "strategy")
+TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "config", "data_source", "data_dir",
+                "tfds", "n_examples", "eps", "seed", "force", "quiet", "strategy")
 
 
 def parse(argv=None):

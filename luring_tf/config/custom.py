@@ -1,4 +1,4 @@
-"""A user's profile file (``--config FILE`` or ``$LURING_TF_CONFIG``) laid over the shipped ``luring_tf/configs/<dataset>.yaml``.
+"""A user's profile file (``--config FILE`` or ``$LURING_TF_CONFIG``) over the shipped ``luring_tf/configs/<dataset>.yaml``.
 
 The file has the shipped file's layout, and holds only what it changes (a copy of the whole
 shipped file, edited, works too: ``python -m luring_tf.config --shipped --dataset mnist > mine.yaml``)::
