@@ -63,6 +63,13 @@ def test_a_new_profile_extends_a_shipped_one_as_the_file_changes_it(tmp_path):
     assert fast["profile"] == "fast" and fast["train"]["luring"]["steps"] == 77
     assert fast["train"]["base"]["augment"]["rotation_deg"] == 3
     assert "extends" not in fast
+    # an attack the shipped quick profile has no parameters for may be added (the schema checks its values)
+    imagenet = _write(tmp_path / "imagenet.yaml", "profiles:\n  quick: {defense: {attacks: {spsa: {nb_iter: 3}}}}\n")
+    assert "spsa" not in load_config("imagenet", "quick")["defense"]["attacks"]
+    assert load_config("imagenet", "quick", config_file=imagenet)["defense"]["attacks"]["spsa"] == {"nb_iter": 3}
+    bad = _write(tmp_path / "bad.yaml", "profiles:\n  quick: {defense: {attacks: {spsa: {nb_iter: 0}}}}\n")
+    with pytest.raises(UserError, match="defense.attacks.spsa.nb_iter=0"):
+        load_config("imagenet", "quick", config_file=bad)
     rows = {key for key, _, _ in config_module.diff_profiles("mnist", "quick", "fast", mine)}
     assert rows == {"train.base.augment.rotation_deg"}
 

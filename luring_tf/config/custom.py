@@ -88,15 +88,19 @@ def _known_keys(node: Any, prefix: str = "") -> set[str]:
 
 
 def _first_unknown(node: dict, known: set[str], prefix: str = "") -> str | None:
-    """The first dotted key of ``node`` the shipped file does not know (inside ``train.*.augment`` names are free:
-    the schema checks them, as :func:`luring_tf.config.schema.validate` does)."""
+    """The first dotted key of ``node`` the shipped file does not know. Inside ``train.*.augment`` and ``*.attacks``
+    names are free (an attack the shipped profile has no parameters for may be added): the schema's rules check
+    them, and the attacks refuse an unknown name or parameter."""
+    import fnmatch
+
     from luring_tf.config import schema
 
     for key, value in node.items():
         dotted = f"{prefix}{key}"
         if dotted not in known:
             return dotted
-        if isinstance(value, dict) and schema._rule(dotted) is not schema.augment:
+        free = schema._rule(dotted) is schema.augment or fnmatch.fnmatchcase(dotted, "*.attacks")
+        if isinstance(value, dict) and not free:
             found = _first_unknown(value, known, dotted + ".")
             if found:
                 return found
