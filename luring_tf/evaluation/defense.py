@@ -109,7 +109,7 @@ def expand_configs(attack: str, section: dict) -> list[tuple[str, dict]]:
     if attack not in attacks_cfg:
         configured = ", ".join(sorted(attacks_cfg)) or "none"
         raise UserError(f"attack {attack!r} has no parameters in this profile's defense.attacks (it has {configured}): "
-                        f"choose one of those, or add defense.attacks.{attack} to the dataset's configs/*.yaml")
+                        f"choose one of those, or add defense.attacks.{attack} to the dataset's profile (--config FILE)")
     params = dict(attacks_cfg[attack] or {})
     grid_key = GRIDS.get(attack)
     if grid_key and isinstance(params.get(grid_key), (list, tuple)):

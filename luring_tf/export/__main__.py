@@ -3,8 +3,8 @@
 from luring_tf.cli.parser import Parser, quiet_tensorflow, run
 
 
-def parse(argv=None):
-    parser = Parser(prog="python -m luring_tf.export",
+def parse(argv=None, prog: str = "python -m luring_tf.export"):
+    parser = Parser(prog=prog,
                     description="Write a SavedModel (signatures predict, detect) and optionally a TFLite T "
                                 "for a classifier protected with run_characterization.py --target-model.")
     parser.add_argument("--target-model", required=True, metavar="PATH",
@@ -23,8 +23,8 @@ def parse(argv=None):
     return args
 
 
-def main(argv=None):
-    args = parse(argv)
+def main(argv=None, prog: str = "python -m luring_tf.export"):
+    args = parse(argv, prog)
     from luring_tf.export.writer import check_destination
 
     check_destination(args.out, args.force)  # before TensorFlow loads

@@ -1,0 +1,148 @@
+"""Black-box defense evaluation (paper Section 4): AC_M∘P, AC_M and DAC beside the paper's Table 1 / 14.
+
+    python run_defense.py --attack spsa                     # quick MNIST profile, models of run_characterization.py
+    python run_defense.py --attack eco --eps 0.3
+    python run_defense.py --attack mim-w                    # worst case over MIM, DIM, MIM-TI, DIM-TI grids
+    python run_defense.py --dataset svhn --profile paper --data-dir DIR --attack spsa
+    python run_defense.py --target-model mine.h5 --data-dir my_images --attack mim-w   # your protected model
+    python run_defense.py --attack mim-w --public trapdoor   # Table 20: a trapdoored model as the public model
+    python run_defense.py --attack mim-w --base advtrain     # Tables 18-19: luring on an adversarially trained M
+
+Attacks T = M∘P of each approach on N test images correct for M and every T, transfers the
+adversarial sets to M, and writes results/<dataset>/defense/: adversarial/<approach>/*.npz (lossless
+sets), cells/<approach>/*.json (one per cell), defense_<attack>.{json,md}. Re-running resumes: a
+finished cell is never recomputed unless --force. The models must exist: train them with
+run_characterization.py.
+
+--public trapdoor (Table 20, App. I) attacks a trapdoored model trained from M instead of M∘P
+(add --approaches luring for the M∘P rows beside it); MIM-W then includes FGSM, as Table 20 does.
+The trapdoored model is trained here when missing, into <models-dir>/trapdoor/ (reused after,
+--retrain trains it again): it is part of this table only, M must exist. Writes
+trapdoor_<attack>.{json,md} beside the cells, with the signature detector's DAC as a second DAC.
+
+--dataset imagenet --attack mim-w (Table 17, App. H.1): C-E and Luring at ε = 4/255, 5/255, 6/255 on
+defense.n_examples validation images correct for M and both T, drawn from the first defense.candidates.
+
+--base advtrain (Tables 18-19, App. H.2) evaluates AdvTrain-Luring (models of `run_characterization.py
+--base advtrain`) and Base-Luring side by side at train.advtrain.eps, MIM-W with FGSM, with AC_M,wb;
+writes results/<dataset>/advtrain/defense/{tables_18_19.json,table18.md,table19.md} (Base cells in
+results/<dataset>/defense, shared with the standard runs); see luring_tf/cli/advtrain_table.py.
+"""
+
+from luring_tf.cli import advtrain_table, imagenet_run, target_model
+from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
+                                   use_strategy)
+
+ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
+PUBLIC_CHOICES = ("mop", "trapdoor")
+TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "config", "data_source", "data_dir",
+                "tfds", "n_examples", "eps", "seed", "force", "quiet", "strategy")
+
+
+def parse(argv=None):
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_common_arguments(parser)
+    parser.add_argument("--attack", default="spsa",
+                        help=f"one of {', '.join(ATTACK_CHOICES)} (default: %(default)s)")
+    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/defense)")
+    parser.add_argument("--target-model", default=None, metavar="PATH",
+                        help="evaluate your classifier and its T (<name>_luring_T.h5, from run_characterization.py "
+                             "--target-model) instead of the paper's models; ε are fractions of its input range; "
+                             "results in results/<name>/defense (default)")
+    parser.add_argument("--public", default="mop",
+                        help="the public model the adversary attacks: mop = T = M∘P of each approach, trapdoor = "
+                             "a trapdoored model trained from M (Table 20) (default: %(default)s)")
+    parser.add_argument("--retrain", action="store_true",
+                        help="with --public trapdoor: train the trapdoored model again even if its .h5 exists")
+    advtrain_table.add_base_argument(parser)
+    args = parser.parse_args(argv)
+    if args.target_model:
+        parser.only_with(args, "--target-model", TARGET_FLAGS)
+    return args
+
+
+@releasing_locks
+def main(argv=None):
+    args = parse(argv)
+    from pathlib import Path
+
+    from luring_tf.cli import run_folder
+    from luring_tf.errors import UserError
+
+    if args.attack not in ATTACK_CHOICES:
+        raise UserError(f"unknown attack {args.attack!r} for the defense: choose from {', '.join(ATTACK_CHOICES)}")
+    if args.public not in PUBLIC_CHOICES:
+        raise UserError(f"unknown public model {args.public!r}: choose mop (T = M∘P of each approach) or trapdoor "
+                        "(a trapdoored model trained from M, Table 20)")
+    trapdoor = args.public == "trapdoor"
+    if advtrain_table.check_base(args.base) and trapdoor:
+        raise UserError("--base advtrain and --public trapdoor do not combine: run them separately")
+    if args.retrain and not trapdoor:
+        raise UserError("--retrain only retrains the trapdoored model (--public trapdoor): retrain M and the "
+                        "components with `python run_characterization.py --retrain`")
+    if args.dataset == "imagenet" and (trapdoor or args.base == "advtrain"):
+        imagenet_run.refuse("--public trapdoor" if trapdoor else "--base advtrain")
+    if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
+        config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
+    if args.target_model and not Path(args.target_model).is_file():
+        raise UserError(f"--target-model {args.target_model} not found: give the path of your Keras model file")
+    if args.base == "advtrain":  # Tables 18-19
+        quiet_tensorflow()
+        use_strategy(args)
+        return advtrain_table.defense(args, config)
+    if trapdoor:  # Table 20's five attacks include FGSM
+        config["defense"]["mim_w"] = dict(config["defense"].get("mim_w") or {}, include_fgsm=True)
+    quiet_tensorflow()
+    use_strategy(args)
+    if args.target_model:
+        return target_model.defense_command(args, target_model.dataset_given(argv))
+    from luring_tf.training import distribute, paper_models
+    from luring_tf.evaluation.defense import expand_configs, run_defense
+    from luring_tf.report.defense import defense_markdown, write_defense
+    from luring_tf.storage.models_io import load_model, model_paths
+
+    approaches = paper_models.check_approaches(args.dataset, args.approaches) if args.approaches or not trapdoor else ()
+    expand_configs(args.attack, config["defense"])  # bad grids fail before any work
+    # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
+    models_dir = distribute.worker_path(run_folder.models_dir(args))
+    paths = {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in approaches}}
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        raise UserError(f"models for {args.dataset} ({args.profile} profile) not found in {models_dir} "
+                        f"(missing {', '.join(missing)}): train them with `python run_characterization.py "
+                        f"--dataset {args.dataset} --profile {args.profile}"
+                        + (f" --models-dir {args.models_dir}" if args.models_dir else "") + "`")
+    models = {name: load_model(path) for name, path in paths.items()}
+    run_folder.check_models(models, paths, args.dataset, run_folder.retrain_fix(args),
+                            **imagenet_run.model_expectations(config))
+    out_dir = run_folder.prepare_output(distribute.worker_path(Path(args.out or f"results/{args.dataset}/defense")))
+    # defense_<attack>.json of another seed or configuration is never silently replaced
+    fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
+    fingerprint.update(attack=args.attack, approaches=list(approaches), models_dir=str(models_dir))
+    if trapdoor:
+        fingerprint.update(public="trapdoor", trapdoor=config["train"]["trapdoor"])
+        run_folder.prepare_output(models_dir / "trapdoor", "--models-dir")
+    claim = run_folder.claim_output(out_dir, f"defense_{args.attack}" + ("_trapdoor" if trapdoor else ""),
+                                    fingerprint, args.force)
+    data = run_folder.load_data(config, args.data_dir)
+    claim()
+    if imagenet_run.is_imagenet(config):  # Table 17: well-classified images drawn from a pool held in memory
+        data = imagenet_run.attack_pool(data, config)
+    print(f"[luring-tf] data: {data.source}; test {data.size('test')}", flush=True)
+    if trapdoor:
+        from luring_tf.cli.trapdoor_table import table20
+
+        return table20(models, data, config, args, out_dir, models_dir)
+    record = run_defense(models, data, config, args.attack, out_dir, args.force, not args.quiet)
+    record.update(dataset=args.dataset, profile=args.profile, models_dir=str(models_dir),
+                  data_source=data.source, eps=config["defense"]["eps"], seed=config["seed"],
+                  defense_config=config["defense"])
+    print(defense_markdown(record))
+    paths = write_defense(record, out_dir)
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
