@@ -52,18 +52,17 @@ def profile_dataset(image_shape) -> str:
 
 
 def resolve_config(image_shape, dataset: str | None = None, profile: str = "quick", overrides=(), *,
-                   seed: int | None = None, luring_coefficient: float | None = 1.0) -> dict:
-    """The profile of ``dataset`` (default :func:`profile_dataset`) with ``overrides``, ``seed`` and λ applied."""
-    from luring_tf.config import profiles, schema
+                   seed: int | None = None, luring_coefficient: float | None = None, defaults=()) -> dict:
+    """The profile of ``dataset`` (default :func:`profile_dataset`), as the scripts resolve it.
 
-    config = profiles.load_config(dataset or profile_dataset(image_shape), profile, list(overrides))
-    if seed is not None:
-        schema.check_value("seed", seed, "--seed")
-        config["seed"] = int(seed)
-    if luring_coefficient is not None:
-        schema.check_value("train.luring.luring_coefficient", luring_coefficient, "--luring-coefficient")
-        config["train"]["luring"]["luring_coefficient"] = float(luring_coefficient)
-    return config
+    Precedence (:mod:`luring_tf.config.precedence`): the profile < ``defaults`` (``key=value`` strings or
+    ``(key, value)`` pairs) < ``overrides`` (``--set`` strings) < ``seed`` and ``luring_coefficient`` when
+    given (None: the overrides', else the profile's; λ is 0.15 for cifar10, else 1.0).
+    """
+    from luring_tf.config.precedence import resolve
+
+    flags = [("seed", seed, "--seed"), ("train.luring.luring_coefficient", luring_coefficient, "--luring-coefficient")]
+    return resolve(dataset or profile_dataset(image_shape), profile, defaults, list(overrides), flags)
 
 
 def as_dataset(images, labels=None, *, test_size: float = 0.2, val_fraction: float = 0.17, seed: int = 123):
@@ -88,7 +87,7 @@ def _dataset(data, seed: int = 123):
     return as_dataset(data, seed=seed) if isinstance(data, np.ndarray) else data
 
 
-def protect(model, data, *, input_range="0,1", component: str | None = None, luring_coefficient: float = 1.0,
+def protect(model, data, *, input_range="0,1", component: str | None = None, luring_coefficient: float | None = None,
             config: dict | None = None, dataset: str | None = None, profile: str = "quick", overrides=(),
             seed: int | None = None, retrain: bool = False, data_dir=None, path=None) -> Protected:
     """Train a luring component P for ``model`` without labels; returns the :class:`Protected` (M, P, T, record).
@@ -140,8 +139,9 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
 
     record = protected.record
     if config is None:
+        seed = record.get("seed")  # the protection's seed, unless the overrides set another
         config = resolve_config(protected.image_shape, record.get("dataset"), record.get("profile", "quick"),
-                                overrides, seed=record.get("seed"), luring_coefficient=None)
+                                overrides, defaults=[] if seed is None else [("seed", seed)])
     if eps is not None:
         config["defense"]["eps"] = check_eps(list(eps))
     if n_examples is not None:

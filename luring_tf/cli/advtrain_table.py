@@ -20,7 +20,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BASES = ("standard", "advtrain")
+from luring_tf import names
+
+BASES = names.BASES  # standard advtrain
 DEFAULT_APPROACHES = ("luring",)
 SUBFOLDER = "advtrain"
 
