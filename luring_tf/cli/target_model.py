@@ -17,16 +17,18 @@ PROTECT_FLAGS = ("input_range", "component", "luring_coefficient")
 
 def add_protect_arguments(parser) -> None:
     """Flags of ``run_characterization.py`` that apply only with ``--target-model``."""
+    from luring_tf.cli.parser import group
     from luring_tf.input_range import SYNTAX
 
-    parser.add_argument("--input-range", default="0,1", metavar="RANGE",
+    mine = group(parser, "your model")
+    mine.add_argument("--input-range", default="0,1", metavar="RANGE",
                         help=f"with --target-model: the inputs your model expects, {SYNTAX} (default: %(default)s); "
                              "folded into the saved T, which takes the same inputs as your model")
-    parser.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
+    mine.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
                         help="with --target-model: build P with FUNCTION(input_shape) -> keras.Model from MODULE "
                              "(importable from the current folder; P maps [0,1] images to [0,1] images); default: "
                              "the paper's component chosen by image size (architectures/by_shape.py)")
-    parser.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
+    mine.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
                         help="with --target-model: λ of the luring loss, train.luring.luring_coefficient (default: "
                              "the profile's: 0.15 for --dataset cifar10, else 1.0, the paper's values)")
 

@@ -134,11 +134,13 @@ def format_diff(dataset: str, first: str, second: str, markdown: bool = False) -
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m luring_tf.config",
+    from luring_tf.cli.parser import Parser  # one-line argparse errors
+
+    parser = Parser(prog="python -m luring_tf.config",
                                      description="Every configuration value where two profiles differ.")
     parser.add_argument("--diff", nargs=2, metavar=("PROFILE", "OTHER"), required=True,
                         help="the two profiles to compare, e.g. quick paper")
-    parser.add_argument("--dataset", default="mnist", help="mnist, svhn, cifar10 or imagenet (default: mnist)")
+    parser.add_argument("--dataset", default="mnist", choices=DATASETS, help="the data set (default: mnist)")
     parser.add_argument("--markdown", action="store_true", help="a Markdown table (for README)")
     args = parser.parse_args(argv)
     try:
