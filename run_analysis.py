@@ -69,7 +69,6 @@ def main(argv=None):
 
     from luring_tf.storage import files
     from luring_tf.cli import run_folder
-    from luring_tf.training import paper_models
     from luring_tf.errors import UserError
 
     out_dir = Path(args.out or f"results/{args.dataset}/analysis")
@@ -83,7 +82,7 @@ def main(argv=None):
     if args.n_images <= 0:
         raise UserError(f"--n-images must be positive, got {args.n_images}")
     config = configuration(args)
-    approaches = paper_models.check_approaches(args.dataset, args.approaches)
+    approaches = run_folder.approaches(args)
     models_dir = run_folder.models_dir(args)
     run_folder.prepare_output(out_dir)  # writable and locked before the stored results are read
 

@@ -96,8 +96,7 @@ def main(argv=None):
 
     if args.target_model:
         return target_model.protect_command(args, target_model.dataset_given(argv))
-    approaches = (advtrain_table.approaches(args) if advtrain else
-                  paper_models.check_approaches(args.dataset, args.approaches))
+    approaches = run_folder.approaches(args)
     # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
     out_dir = distribute.worker_path(Path(args.out or f"results/{args.dataset}" + ("/advtrain" if advtrain else "")))
     standard_dir = distribute.worker_path(run_folder.models_dir(args))

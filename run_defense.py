@@ -117,12 +117,12 @@ def main(argv=None):
     use_strategy(args)
     if args.target_model:
         return target_model.defense_command(args, target_model.dataset_given(argv))
-    from luring_tf.training import distribute, paper_models
+    from luring_tf.training import distribute
     from luring_tf.evaluation.defense import expand_configs, run_defense
     from luring_tf.report.defense import defense_markdown, write_defense
     from luring_tf.storage.models_io import load_model, model_paths
 
-    approaches = paper_models.check_approaches(args.dataset, args.approaches) if args.approaches or not trapdoor else ()
+    approaches = run_folder.approaches(args)
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
     models_dir = distribute.worker_path(run_folder.models_dir(args))

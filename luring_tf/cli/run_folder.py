@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from luring_tf.config import profiles as config_module
-from luring_tf.config import schema
 from luring_tf.storage import files
 from luring_tf.storage import lock
 from luring_tf.data import load_dataset
@@ -84,6 +83,19 @@ def resolve_config(args, section: str, defaults=()) -> dict:
         chosen = config["characterization"]["attacks"]
         config["characterization"]["attacks"] = {a: chosen.get(a, {}) for a in args.attacks}
     return config
+
+
+def approaches(args) -> tuple[str, ...]:
+    """The approaches a run uses, as ``--approaches``'s help says: those given, else every approach of the data
+    set; with ``--base advtrain`` luring; with ``--public trapdoor`` none (the trapdoored model alone)."""
+    from luring_tf.cli import advtrain_table
+    from luring_tf.training import paper_models
+
+    if getattr(args, "base", "standard") == "advtrain":
+        return advtrain_table.approaches(args)
+    if getattr(args, "public", "mop") == "trapdoor" and not args.approaches:
+        return ()
+    return paper_models.check_approaches(args.dataset, args.approaches)
 
 
 def models_dir(args) -> Path:
