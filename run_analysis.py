@@ -24,7 +24,8 @@ REFUSED = {"imagenet": "is not analysed (the paper's Appendix D has no ImageNet 
                        "and run_defense.py --attack mim-w)"}
 
 
-def parse(argv=None):
+def build_parser() -> Parser:
+    """The script's argument parser (its --help)."""
     parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                     formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     add_common_arguments(parser, datasets=ANALYSIS_DATASETS, refused_datasets=REFUSED, section="analysis")
@@ -35,6 +36,11 @@ def parse(argv=None):
                                 "(takes only --dataset, --profile and --out)")
     evaluation.add_argument("--n-images", type=int, default=5,
                             help="images in the saliency and Fig. 4 grids (default: 5)")
+    return parser
+
+
+def parse(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.render_only:
         parser.only_with(args, "--render-only", ("render_only", "dataset", "profile", "out"))

@@ -32,7 +32,8 @@ TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "data_source"
                 "retrain", "input_range", "component", "luring_coefficient", "strategy")
 
 
-def parse(argv=None):
+def build_parser() -> Parser:
+    """The script's argument parser (its --help)."""
     from luring_tf.names import CHARACTERIZATION_ATTACKS
 
     parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
@@ -53,6 +54,11 @@ def parse(argv=None):
     add_jobs_argument(parser)
     target_model.add_protect_arguments(parser)
     advtrain_table.add_base_argument(parser)
+    return parser
+
+
+def parse(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     target_model.refuse_without_target(parser, args)
     if args.target_model:

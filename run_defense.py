@@ -40,7 +40,8 @@ TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "override
                 "n_examples", "eps", "seed", "force", "quiet", "strategy")
 
 
-def parse(argv=None):
+def build_parser() -> Parser:
+    """The script's argument parser (its --help)."""
     parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                     formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
     add_common_arguments(parser, section="defense",
@@ -66,6 +67,11 @@ def parse(argv=None):
         "--retrain", action="store_true",
         help="with --public trapdoor: train the trapdoored model again even if its .h5 exists")
     advtrain_table.add_base_argument(parser)
+    return parser
+
+
+def parse(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)

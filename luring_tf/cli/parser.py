@@ -100,6 +100,7 @@ def add_choice(target, flag: str, names, what: str, help: str, normalize=None, r
                                help=help, **kwargs)
 
 
+@functools.lru_cache(maxsize=None)
 def profile_names() -> tuple[str, ...]:
     """Every profile of the shipped configurations (each data set has the same ones)."""
     from luring_tf.config import profiles
