@@ -151,7 +151,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
     models.add_argument("--models-dir", default=None,
                         help="folder of the .h5 models (default: models/<profile>/<dataset>)")
     add_choice(models, "--approaches", APPROACHES, "approach", nargs="+", default=None,
-               help=f"subset of the approaches (cifar10 has no auto, imagenet only ce luring) ({approaches_default})")
+               help=f"subset of the approaches (cifar10 has no auto{', imagenet only ce luring' * ('imagenet' in datasets)}) "
+                    f"({approaches_default})")
     evaluation.add_argument("--n-examples", type=int, default=None,
                             help=f"size of the evaluation set, {section}.n_examples (default: the profile's)")
     evaluation.add_argument("--eps", type=float, nargs="+", default=None,
