@@ -48,8 +48,8 @@ from luring_tf.evaluation.adversarial import craft, predict_labels, select_examp
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
 
-# One spelling per name (hyphens); ``mim_ti`` / ``dim_ti`` / ``mim_w`` are aliases (attacks.canonical). The
-# configuration keys keep underscores: defense.attacks.mim_ti, defense.mim_w (attacks.config_key).
+# One spelling per name (hyphens); mim_ti / dim_ti / mim_w are aliases (names.canonical_attack). The
+# configuration keys keep underscores: defense.attacks.mim_ti, defense.mim_w (names.attack_key).
 ATTACKS = names.DEFENSE_ATTACKS  # spsa eco fgsm mim dim mim-ti dim-ti mim-w
 GRIDS = {"dim": "p", "mim-ti": "kernel_size", "dim-ti": "kernel_size"}  # parameter searched, if a list
 MIM_W_MEMBERS = ("mim", "dim", "mim-ti", "dim-ti")
