@@ -59,8 +59,14 @@ def resolve_config(image_shape, dataset: str | None = None, profile: str = "quic
     ``(key, value)`` pairs) < ``overrides`` (``--set`` strings) < ``seed`` and ``luring_coefficient`` when
     given (None: the overrides', else the profile's; λ is 0.15 for cifar10, else 1.0).
     """
+    import numbers
+
     from luring_tf.config.precedence import resolve
 
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        seed = int(seed)  # NumPy integers too
+    if isinstance(luring_coefficient, numbers.Real) and not isinstance(luring_coefficient, bool):
+        luring_coefficient = float(luring_coefficient)
     flags = [("seed", seed, "--seed"), ("train.luring.luring_coefficient", luring_coefficient, "--luring-coefficient")]
     return resolve(dataset or profile_dataset(image_shape), profile, defaults, list(overrides), flags)
 

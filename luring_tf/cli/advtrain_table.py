@@ -153,7 +153,7 @@ def add_base_argument(parser) -> None:
     """``--base {standard,advtrain}`` of run_characterization.py and run_defense.py."""
     from luring_tf.cli.parser import add_choice, group
 
-    add_choice(group(parser, "models"), "--base", BASES, "base", default="standard",
+    add_choice(group(parser, "models"), "--base", BASES, "--base", default="standard",
                help="how M is trained: standard, or advtrain = adversarially (App. H.2; models in "
                     "<models-dir>/advtrain/, results in results/<dataset>/advtrain/, default approaches: luring; "
                     "Tables 18-19) (default: %(default)s)")
