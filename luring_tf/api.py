@@ -105,6 +105,7 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     rest validation, seeded).
     ``input_range``: what the model takes (``"0,255"``, ``"-1,1"``, ``"mean=...:std=..."``).
     ``component``: ``"module:function"`` building P, else the rule of :mod:`architectures.by_shape`.
+    ``luring_coefficient``: λ, over ``overrides`` (default: theirs, else the profile's: 0.15 for cifar10, else 1.0).
     ``path``: for an already loaded ``model``, the file it came from (P, T and the record are saved beside it).
     """
     from luring_tf.training.protect import check_classifier, load_target, protect_model
