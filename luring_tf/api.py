@@ -59,18 +59,23 @@ def profile_dataset(image_shape) -> str:
 
 
 def resolve_config(image_shape, dataset: str | None = None, profile: str = "quick", overrides=(), *,
-                   seed: int | None = None, luring_coefficient: float | None = 1.0) -> dict:
-    """The profile of ``dataset`` (default :func:`profile_dataset`) with ``overrides``, ``seed`` and λ applied."""
-    from luring_tf.config import profiles, schema
+                   seed: int | None = None, luring_coefficient: float | None = None, defaults=()) -> dict:
+    """The profile of ``dataset`` (default :func:`profile_dataset`), as the scripts resolve it.
 
-    config = profiles.load_config(dataset or profile_dataset(image_shape), profile, list(overrides))
-    if seed is not None:
-        schema.check_value("seed", seed, "--seed")
-        config["seed"] = int(seed)
-    if luring_coefficient is not None:
-        schema.check_value("train.luring.luring_coefficient", luring_coefficient, "--luring-coefficient")
-        config["train"]["luring"]["luring_coefficient"] = float(luring_coefficient)
-    return config
+    Precedence (:mod:`luring_tf.config.precedence`): the profile < ``defaults`` (``key=value`` strings or
+    ``(key, value)`` pairs) < ``overrides`` (``--set`` strings) < ``seed`` and ``luring_coefficient`` when
+    given (None: the overrides', else the profile's; λ is 0.15 for cifar10, else 1.0).
+    """
+    import numbers
+
+    from luring_tf.config.precedence import resolve
+
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+        seed = int(seed)  # NumPy integers too
+    if isinstance(luring_coefficient, numbers.Real) and not isinstance(luring_coefficient, bool):
+        luring_coefficient = float(luring_coefficient)
+    flags = [("seed", seed, "--seed"), ("train.luring.luring_coefficient", luring_coefficient, "--luring-coefficient")]
+    return resolve(dataset or profile_dataset(image_shape), profile, defaults, list(overrides), flags)
 
 
 def as_dataset(images, labels=None, *, test_size: float = 0.2, val_fraction: float = 0.17, seed: int = 123):
@@ -93,7 +98,7 @@ def _dataset(data, seed: int = 123):
     return as_dataset(data, seed=seed) if isinstance(data, np.ndarray) else data
 
 
-def protect(model, data, *, input_range="0,1", component: str | None = None, luring_coefficient: float = 1.0,
+def protect(model, data, *, input_range="0,1", component: str | None = None, luring_coefficient: float | None = None,
             config: dict | None = None, dataset: str | None = None, profile: str = "quick", overrides=(),
             seed: int | None = None, retrain: bool = False, data_dir=None, path=None) -> Protected:
     """Train a luring component P for ``model`` without labels; returns the :class:`Protected` (M, P, T, record).
@@ -105,6 +110,7 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     rest validation, seeded).
     ``input_range``: what the model takes (``"0,255"``, ``"-1,1"``, ``"mean=...:std=..."``).
     ``component``: ``"module:function"`` building P, else the rule of :mod:`architectures.by_shape`.
+    ``luring_coefficient``: λ, over ``overrides`` (default: theirs, else the profile's: 0.15 for cifar10, else 1.0).
     ``path``: for an already loaded ``model``, the file it came from (P, T and the record are saved beside it).
     """
     from luring_tf.training.protect import check_classifier, load_target, protect_model
@@ -147,8 +153,9 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     check_data(data, "data of luring_tf.evaluate", protected.image_shape, ("test",))  # before any prediction
     record = protected.record
     if config is None:
+        seed = record.get("seed")  # the protection's seed, unless the overrides set another
         config = resolve_config(protected.image_shape, record.get("dataset"), record.get("profile", "quick"),
-                                overrides, seed=record.get("seed"), luring_coefficient=None)
+                                overrides, defaults=[] if seed is None else [("seed", seed)])
     if eps is not None:
         config["defense"]["eps"] = check_eps(list(eps))
     if n_examples is not None:

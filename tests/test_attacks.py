@@ -92,9 +92,15 @@ def _success(model, x_adv, y) -> float:
 
 
 def test_registry_names_every_attack():
-    assert set(attacks.NAMES) == {c[0] for c in CASES}
+    assert set(attacks.NAMES) == {attacks.canonical(c[0]) for c in CASES}
     for name in attacks.NAMES:
         assert callable(attacks.get(name)) and attacks.get(name).__doc__
+    # one spelling (hyphens), the underscore one an alias; the configuration key keeps underscores
+    assert "mim-ti" in attacks.NAMES and "mim_ti" not in attacks.NAMES
+    assert attacks.get("mim_ti") is attacks.get("mim-ti") is attacks.mim_ti
+    assert attacks.config_key("dim-ti") == attacks.config_key("DIM_TI") == "dim_ti"
+    with pytest.raises(ValueError, match="mim-ti"):
+        attacks.get("mim-tx")
 
 
 @pytest.mark.parametrize("kind", MODELS)

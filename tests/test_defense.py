@@ -23,12 +23,14 @@ def test_expand_configs_grids():
     assert [p["kernel_size"] for _, p in expand_configs("mim_ti", SECTION)] == [3, 5, 10]
     assert all(p["p"] == 1.0 for _, p in expand_configs("dim_ti", SECTION))
     runs = expand_configs("mim-w", SECTION)
-    assert [a for a, _ in runs] == ["mim", "dim", "dim", "mim_ti", "mim_ti", "mim_ti", "dim_ti", "dim_ti"]
+    assert [a for a, _ in runs] == ["mim", "dim", "dim", "mim-ti", "mim-ti", "mim-ti", "dim-ti", "dim-ti"]
+    # one spelling (hyphens) for the runs; the underscore spelling is an alias, the config keys keep underscores
+    assert expand_configs("mim_w", SECTION) == runs and expand_configs("MIM-TI", SECTION) == expand_configs("mim_ti", SECTION)
     with_fgsm = expand_configs("mim-w", dict(SECTION, mim_w={"include_fgsm": True}))
     assert with_fgsm[0] == ("fgsm", {}) and len(with_fgsm) == len(runs) + 1
     dim_scalar = dict(SECTION, attacks=dict(SECTION["attacks"], dim={"p": 0.3}))
     assert expand_configs("dim", dim_scalar) == [("dim", {"p": 0.3})]
-    with pytest.raises(UserError, match="unknown attack"):
+    with pytest.raises(UserError, match="unknown attack 'cw' for the defense: choose from .*mim-ti.*mim-w"):
         expand_configs("cw", SECTION)
 
 
@@ -38,6 +40,9 @@ def test_cell_names_differ_per_parameters_and_settings():
     assert a != cell_name("dim", 0.3, {"p": 1.0}, {"n_examples": 10})
     assert a != cell_name("dim", 0.3, {"p": 0.5}, {"n_examples": 11})
     assert cell_name("spsa", 0.2, {"nb_iter": 3}).startswith("spsa_eps0.2_default-")
+    # cells are named by the configuration key: those stored under mim_ti before the rename are reused
+    assert cell_name("mim-ti", 0.3, {"kernel_size": 5}) == cell_name("mim_ti", 0.3, {"kernel_size": 5})
+    assert cell_name("mim-ti", 0.3, {"kernel_size": 5}).startswith("mim_ti_eps0.3_kernel_size5-")
 
 
 def _rate(value, n=10):
@@ -73,7 +78,8 @@ def test_grid_argmin_names_the_grid_value_per_metric():
     records = [_rec("mim", 0.1, 0.1), _rec("mim_ti", 0.4, 0.2, kernel_size=5), _rec("mim_ti", 0.3, 0.5, kernel_size=10),
                _rec("dim_ti", 0.2, 0.2, kernel_size=5)]
     grids = grid_argmin(records)
-    assert grids == {"mim_ti": {"grid": "kernel_size", "runs": 2, "AC_M": 10, "DAC": 5}}  # one dim_ti run: no grid
+    # stored cells may spell it mim_ti: read as mim-ti
+    assert grids == {"mim-ti": {"grid": "kernel_size", "runs": 2, "AC_M": 10, "DAC": 5}}  # one dim_ti run: no grid
 
 
 def test_evaluate_cell_counts_and_denominators():
@@ -120,8 +126,9 @@ def test_markdown_has_paper_column_denominator_and_both_argmins():
     text = defense_markdown(record)
     assert "0.00 / 0.13" in text and "0.50 / 0.69" in text and "0.20 / 0.75" in text
     assert "Table 14" in text and "n = 10" in text
-    assert "| dim p=1.0 | dim_ti kernel_size=5 |" in text  # lowest AC_M by DIM, lowest DAC by DIM-TI
-    assert "Tables 11–13" in text and "| dim_ti | luring | 5×5 |" in text
+    # lowest AC_M by DIM, lowest DAC by DIM-TI (stored as dim_ti, shown in its one spelling)
+    assert "| dim p=1.0 | dim-ti kernel_size=5 |" in text
+    assert "Tables 11–13" in text and "| dim-ti | luring | 5×5 |" in text
     assert paper_value("mnist", "spsa", 0.2, "stack") == (None, 0.96, 0.97)
     assert paper_value("mnist", "spsa", 0.25, "stack") is None
 

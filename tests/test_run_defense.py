@@ -50,7 +50,7 @@ def test_end_to_end_writes_sets_cells_and_tables(setup, attack, n_runs):
             cells = [c for c in summary["cells"] if c["approach"] == row["approach"]]
             for metric in ("AC_M", "DAC"):  # each metric's own minimum, with the run that reached it
                 assert row[metric]["value"] == min(c[metric]["value"] for c in cells)
-                assert row["argmin"][metric]["attack"] in ("mim", "dim", "mim_ti", "dim_ti")
+                assert row["argmin"][metric]["attack"] in ("mim", "dim", "mim-ti", "dim-ti")
     for approach in ("stack", "luring"):
         sets = sorted((out / "adversarial" / approach).glob("*.npz"))
         assert len(sets) == n_runs == len(list((out / "cells" / approach).glob("*.json")))

@@ -110,7 +110,7 @@ def test_table20_end_to_end_trains_once_and_reruns_from_stored_results(tmp_path,
     (row,) = summary["table"]
     assert row["approach"] == "trapdoor" and row["n"] == 6 and row["runs"] == 5  # fgsm, mim, dim, mim_ti, dim_ti
     cells = summary["cells"]
-    assert {c["attack"] for c in cells} == {"fgsm", "mim", "dim", "mim_ti", "dim_ti"}
+    assert {c["attack"] for c in cells} == {"fgsm", "mim", "dim", "mim-ti", "dim-ti"}
     for metric in ("AC_M", "DAC", "DAC_signature"):  # the adversary's best run per metric
         assert row[metric]["value"] == min(c[metric]["value"] for c in cells)
         assert row["argmin"][metric]["attack"] in {c["attack"] for c in cells}

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-BASES = ("standard", "advtrain")
+from luring_tf.names import BASES  # standard advtrain
+
 DEFAULT_APPROACHES = ("luring",)
 SUBFOLDER = "advtrain"
 
@@ -43,13 +44,6 @@ def approaches(args) -> tuple[str, ...]:
     from luring_tf.training import paper_models
 
     return paper_models.check_approaches(args.dataset, args.approaches or DEFAULT_APPROACHES)
-
-
-def configure_defense(args, config: dict) -> None:
-    """Table 19's settings: ε = the training ε unless ``--eps``; MIM-W includes FGSM."""
-    if args.eps is None:
-        config["defense"]["eps"] = [float(config["train"]["advtrain"]["eps"])]
-    config["defense"]["mim_w"] = dict(config["defense"].get("mim_w") or {}, include_fgsm=True)
 
 
 def _load(folder: Path, names, dataset: str, command: str) -> tuple[dict, dict]:
@@ -82,8 +76,7 @@ def defense(args, config: dict) -> int:
     from luring_tf.report.advtrain import dac_findings, table18_markdown, table18_rows, table19_markdown, \
         write_tables_18_19
 
-    names = approaches(args)
-    configure_defense(args, config)
+    names = approaches(args)  # Table 19's ε and FGSM: run_folder.mode_defaults (below --set, --eps wins)
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     standard_dir = run_folder.models_dir(args)
     sets = {}
@@ -158,7 +151,9 @@ def characterization_table18(args, config: dict, models: dict, data, out_dir, st
 
 def add_base_argument(parser) -> None:
     """``--base {standard,advtrain}`` of run_characterization.py and run_defense.py."""
-    parser.add_argument("--base", default="standard",
-                        help="how M is trained: standard, or advtrain = adversarially (App. H.2; models in "
-                             "<models-dir>/advtrain/, results in results/<dataset>/advtrain/, default "
-                             "approaches: luring; Tables 18-19) (default: %(default)s)")
+    from luring_tf.cli.parser import add_choice, group
+
+    add_choice(group(parser, "models"), "--base", BASES, "--base", default="standard",
+               help="how M is trained: standard, or advtrain = adversarially (App. H.2; models in "
+                    "<models-dir>/advtrain/, results in results/<dataset>/advtrain/, default approaches: luring; "
+                    "Tables 18-19) (default: %(default)s)")

@@ -14,23 +14,44 @@ fig4_adversarial.png. A stored result of the same configuration and models is on
 (pass --force to recompute); after run_characterization.py --retrain it is recomputed.
 """
 
-from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
+from luring_tf.cli.parser import (Parser, add_common_arguments, group, quiet_tensorflow, releasing_locks, run,
                                    use_strategy)
+from luring_tf.names import ANALYSIS_DATASETS
+
+# the paper's Appendix D analyses MNIST, SVHN and CIFAR10 only
+REFUSED = {"imagenet": "is not analysed (the paper's Appendix D has no ImageNet analysis; use run_characterization.py "
+                       "and run_defense.py --attack mim-w)"}
+
+
+def build_parser() -> Parser:
+    """The script's argument parser (its --help)."""
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_common_arguments(parser, datasets=ANALYSIS_DATASETS, refused_datasets=REFUSED, section="analysis")
+    execution, evaluation = group(parser, "execution"), group(parser, "evaluation")
+    execution.add_argument("--out", default=None, help="results folder (default: results/<dataset>/analysis)")
+    execution.add_argument("--render-only", action="store_true",
+                           help="re-render analysis.md and the PNGs from the stored analysis.json/.npz "
+                                "(takes only --dataset, --profile and --out)")
+    evaluation.add_argument("--n-images", type=int, default=5,
+                            help="images in the saliency and Fig. 4 grids (default: 5)")
+    return parser
 
 
 def parse(argv=None):
-    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/analysis)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="re-render analysis.md and the PNGs from the stored analysis.json/.npz "
-                             "(takes only --dataset, --profile and --out)")
-    parser.add_argument("--n-images", type=int, default=5, help="images in the saliency and Fig. 4 grids (default: 5)")
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.render_only:
         parser.only_with(args, "--render-only", ("render_only", "dataset", "profile", "out"))
     return args
+
+
+def configuration(args) -> dict:
+    """The analysis's configuration (:func:`luring_tf.cli.run_folder.resolve_config`; --eps sets the
+    characterization's ε, which the analysis reads)."""
+    from luring_tf.cli import run_folder
+
+    return run_folder.resolve_config(args, "analysis")
 
 
 def _render(out_dir, record=None):
@@ -53,7 +74,6 @@ def main(argv=None):
 
     from luring_tf.storage import files
     from luring_tf.cli import run_folder
-    from luring_tf.training import paper_models
     from luring_tf.errors import UserError
 
     out_dir = Path(args.out or f"results/{args.dataset}/analysis")
@@ -66,12 +86,8 @@ def main(argv=None):
         return _render(out_dir)
     if args.n_images <= 0:
         raise UserError(f"--n-images must be positive, got {args.n_images}")
-    if args.dataset == "imagenet":  # the paper's Appendix D analyses MNIST, SVHN and CIFAR10 only
-        from luring_tf.cli.imagenet_run import refuse
-
-        refuse("run_analysis.py", "use run_characterization.py and run_defense.py --attack mim-w")
-    config = run_folder.resolve_config(args, "analysis")
-    approaches = paper_models.check_approaches(args.dataset, args.approaches)
+    config = configuration(args)
+    approaches = run_folder.approaches(args)
     models_dir = run_folder.models_dir(args)
     run_folder.prepare_output(out_dir)  # writable and locked before the stored results are read
 

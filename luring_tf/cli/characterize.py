@@ -23,35 +23,54 @@ and adds Table 18 (table18.{json,md}: Base rows from the standard models when th
 
 from luring_tf.cli import advtrain_table, imagenet_run
 from luring_tf.cli import target_model
-from luring_tf.cli.parser import (Parser, add_common_arguments, add_jobs_argument, quiet_tensorflow, releasing_locks,
-                                   run, use_strategy)
+from luring_tf.cli.parser import (Parser, add_choice, add_common_arguments, add_jobs_argument, group, quiet_tensorflow,
+                                   releasing_locks, run, use_strategy)
 
 
 TARGET_FLAGS = ("target_model", "dataset", "profile", "overrides", "config", "data_source", "data_dir", "tfds",
                 "seed", "retrain", "input_range", "component", "luring_coefficient", "strategy")
 
 
-def parse(argv=None):
+def build_parser() -> Parser:
+    """The script's argument parser (its --help)."""
+    from luring_tf.names import CHARACTERIZATION_ATTACKS
+
     parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                     formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    add_common_arguments(parser, trains=True)
-    parser.add_argument("--attacks", nargs="+", default=None,
-                        help="subset of fgsm pgd mim miml2 (default: all four)")
-    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>)")
-    parser.add_argument("--target-model", default=None, metavar="PATH",
-                        help="protect this Keras classifier (.h5/.keras, any image shape and class count): train a "
-                             "luring component for it without labels and save <name>_luring_T.h5 beside it, then "
-                             "stop (takes only --dataset, --profile, --set, --config, --data-source, --data-dir, "
-                             "--tfds, --seed, --retrain, --input-range, --component, --luring-coefficient; without "
-                             "--dataset the profile follows the images: mnist for grey, svhn for colour)")
+    add_common_arguments(parser, trains=True,
+                         approaches_default="default: all of the dataset's; with --base advtrain: luring")
+    add_choice(group(parser, "evaluation"), "--attacks", CHARACTERIZATION_ATTACKS, "attack",
+               nargs="+", default=None, help="subset of the attacks, characterization.attacks (default: all four)")
+    group(parser, "execution").add_argument("--out", default=None,
+                                            help="results folder (default: results/<dataset>)")
+    group(parser, "your model").add_argument(
+        "--target-model", default=None, metavar="PATH",
+        help="protect this Keras classifier (.h5/.keras, any image shape and class count): train a luring component "
+             "for it without labels and save <name>_luring_T.h5 beside it, then stop (takes only --dataset, "
+             "--profile, --set, --config, --data-source, --data-dir, --tfds, --seed, --retrain, --input-range, --component, "
+             "--luring-coefficient, --strategy; without --dataset the profile follows the images: mnist for grey, "
+             "svhn for colour)")
     add_jobs_argument(parser)
     target_model.add_protect_arguments(parser)
     advtrain_table.add_base_argument(parser)
+    return parser
+
+
+def parse(argv=None):
+    parser = build_parser()
     args = parser.parse_args(argv)
     target_model.refuse_without_target(parser, args)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
     return args
+
+
+def configuration(args) -> dict:
+    """The configuration of a run without --target-model (:func:`luring_tf.cli.run_folder.resolve_config`);
+    with it, :func:`luring_tf.cli.target_model.protect_config` once the model's input shape is known."""
+    from luring_tf.cli import run_folder
+
+    return run_folder.resolve_config(args, "characterization")
 
 
 @releasing_locks
@@ -67,7 +86,7 @@ def main(argv=None):
     if args.dataset == "imagenet" and advtrain:
         imagenet_run.refuse("--base advtrain")
     if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
-        config = run_folder.resolve_config(args, "characterization")  # bad values fail before TensorFlow loads
+        config = configuration(args)  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
         raise UserError(f"--target-model {args.target_model} not found: give the path of a Keras .h5 file")
     if args.target_model:
@@ -78,19 +97,11 @@ def main(argv=None):
     use_strategy(args)
     from luring_tf import workers
     from luring_tf.training import distribute, paper_models
-    from luring_tf.evaluation.characterization import ATTACKS
     from luring_tf.report.characterization import characterization_markdown, write_characterization
 
     if args.target_model:
         return target_model.protect_command(args, target_model.dataset_given(argv))
-    approaches = (advtrain_table.approaches(args) if advtrain else
-                  paper_models.check_approaches(args.dataset, args.approaches))
-    section = config["characterization"]
-    if args.attacks:
-        unknown = [a for a in args.attacks if a not in ATTACKS]
-        if unknown:
-            raise UserError(f"unknown attack {unknown[0]!r} for the characterization: choose from {', '.join(ATTACKS)}")
-        section["attacks"] = {a: section["attacks"].get(a, {}) for a in args.attacks}
+    approaches = run_folder.approaches(args)
     # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
     out_dir = distribute.worker_path(Path(args.out or f"results/{args.dataset}" + ("/advtrain" if advtrain else "")))
     standard_dir = distribute.worker_path(run_folder.models_dir(args))

@@ -30,36 +30,75 @@ results/<dataset>/defense, shared with the standard runs); see luring_tf/cli/adv
 """
 
 from luring_tf.cli import advtrain_table, imagenet_run, target_model
-from luring_tf.cli.parser import (Parser, add_common_arguments, quiet_tensorflow, releasing_locks, run,
-                                   use_strategy)
+from luring_tf.cli.parser import (Parser, add_choice, add_common_arguments, group, quiet_tensorflow, releasing_locks,
+                                   run, use_strategy)
 
-ATTACK_CHOICES = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
-PUBLIC_CHOICES = ("mop", "trapdoor")
-TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "config", "data_source", "data_dir",
-                "tfds", "n_examples", "eps", "seed", "force", "quiet", "strategy")
+from luring_tf.names import DEFENSE_ATTACKS as ATTACK_CHOICES, PUBLIC_MODELS as PUBLIC_CHOICES, canonical_attack
+
+TARGET_FLAGS = ("target_model", "attack", "out", "dataset", "profile", "overrides", "config", "data_source", "data_dir", "tfds",
+                "n_examples", "eps", "seed", "force", "quiet", "strategy")
+
+
+def build_parser() -> Parser:
+    """The script's argument parser (its --help)."""
+    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
+    add_common_arguments(parser, section="defense",
+                         eps_default="the profile's; with --base advtrain: train.advtrain.eps",
+                         approaches_default="default: all of the dataset's; with --public trapdoor: none (the "
+                                            "trapdoored model alone); with --base advtrain: luring")
+    evaluation = group(parser, "evaluation")
+    add_choice(evaluation, "--attack", ATTACK_CHOICES, "attack", default="spsa",
+               normalize=canonical_attack,
+               help="the attack; mim-w = the worst case over MIM, DIM, MIM-TI and DIM-TI (underscores, e.g. mim_ti, "
+                    "are accepted too) (default: %(default)s)")
+    group(parser, "execution").add_argument("--out", default=None,
+                                            help="results folder (default: results/<dataset>/defense)")
+    group(parser, "your model").add_argument(
+        "--target-model", default=None, metavar="PATH",
+        help="evaluate your classifier and its T (<name>_luring_T.h5, from run_characterization.py --target-model) "
+             "instead of the paper's models; ε are fractions of its input range; results in results/<name>/defense "
+             "(default)")
+    add_choice(group(parser, "models"), "--public", PUBLIC_CHOICES, "public model", default="mop",
+               help="the public model the adversary attacks: mop = T = M∘P of each approach, trapdoor = a trapdoored "
+                    "model trained from M (Table 20) (default: %(default)s)")
+    group(parser, "models").add_argument(
+        "--retrain", action="store_true",
+        help="with --public trapdoor: train the trapdoored model again even if its .h5 exists")
+    advtrain_table.add_base_argument(parser)
+    return parser
 
 
 def parse(argv=None):
-    parser = Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                    formatter_class=__import__("argparse").RawDescriptionHelpFormatter)
-    add_common_arguments(parser)
-    parser.add_argument("--attack", default="spsa",
-                        help=f"one of {', '.join(ATTACK_CHOICES)} (default: %(default)s)")
-    parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/defense)")
-    parser.add_argument("--target-model", default=None, metavar="PATH",
-                        help="evaluate your classifier and its T (<name>_luring_T.h5, from run_characterization.py "
-                             "--target-model) instead of the paper's models; ε are fractions of its input range; "
-                             "results in results/<name>/defense (default)")
-    parser.add_argument("--public", default="mop",
-                        help="the public model the adversary attacks: mop = T = M∘P of each approach, trapdoor = "
-                             "a trapdoored model trained from M (Table 20) (default: %(default)s)")
-    parser.add_argument("--retrain", action="store_true",
-                        help="with --public trapdoor: train the trapdoored model again even if its .h5 exists")
-    advtrain_table.add_base_argument(parser)
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
     return args
+
+
+def check_modes(args) -> bool:
+    """The flags that do not combine (one-line errors); True for ``--public trapdoor``."""
+    from luring_tf.errors import UserError
+
+    trapdoor = args.public == "trapdoor"
+    if advtrain_table.check_base(args.base) and trapdoor:
+        raise UserError("--base advtrain and --public trapdoor do not combine: run them separately")
+    if args.retrain and not trapdoor:
+        raise UserError("--retrain only retrains the trapdoored model (--public trapdoor): retrain M and the "
+                        "components with `python run_characterization.py --retrain`")
+    if args.dataset == "imagenet" and (trapdoor or args.base == "advtrain"):
+        imagenet_run.refuse("--public trapdoor" if trapdoor else "--base advtrain")
+    return trapdoor
+
+
+def configuration(args) -> dict:
+    """The configuration of a run without --target-model (:func:`luring_tf.cli.run_folder.resolve_config`:
+    --public trapdoor / --base advtrain add their defaults below --set); with it,
+    :func:`luring_tf.cli.target_model.defense_config` once the protection record is read."""
+    from luring_tf.cli import run_folder
+
+    return run_folder.resolve_config(args, "defense")
 
 
 @releasing_locks
@@ -70,39 +109,25 @@ def main(argv=None):
     from luring_tf.cli import run_folder
     from luring_tf.errors import UserError
 
-    if args.attack not in ATTACK_CHOICES:
-        raise UserError(f"unknown attack {args.attack!r} for the defense: choose from {', '.join(ATTACK_CHOICES)}")
-    if args.public not in PUBLIC_CHOICES:
-        raise UserError(f"unknown public model {args.public!r}: choose mop (T = M∘P of each approach) or trapdoor "
-                        "(a trapdoored model trained from M, Table 20)")
-    trapdoor = args.public == "trapdoor"
-    if advtrain_table.check_base(args.base) and trapdoor:
-        raise UserError("--base advtrain and --public trapdoor do not combine: run them separately")
-    if args.retrain and not trapdoor:
-        raise UserError("--retrain only retrains the trapdoored model (--public trapdoor): retrain M and the "
-                        "components with `python run_characterization.py --retrain`")
-    if args.dataset == "imagenet" and (trapdoor or args.base == "advtrain"):
-        imagenet_run.refuse("--public trapdoor" if trapdoor else "--base advtrain")
+    trapdoor = check_modes(args)
     if not args.target_model:  # with --target-model, the profile may follow the model's images (resolved later)
-        config = run_folder.resolve_config(args, "defense")  # bad values fail before TensorFlow loads
+        config = configuration(args)  # bad values fail before TensorFlow loads
     if args.target_model and not Path(args.target_model).is_file():
         raise UserError(f"--target-model {args.target_model} not found: give the path of your Keras model file")
     if args.base == "advtrain":  # Tables 18-19
         quiet_tensorflow()
         use_strategy(args)
         return advtrain_table.defense(args, config)
-    if trapdoor:  # Table 20's five attacks include FGSM
-        config["defense"]["mim_w"] = dict(config["defense"].get("mim_w") or {}, include_fgsm=True)
     quiet_tensorflow()
     use_strategy(args)
     if args.target_model:
         return target_model.defense_command(args, target_model.dataset_given(argv))
-    from luring_tf.training import distribute, paper_models
+    from luring_tf.training import distribute
     from luring_tf.evaluation.defense import expand_configs, run_defense
     from luring_tf.report.defense import defense_markdown, write_defense
     from luring_tf.storage.models_io import load_model, model_paths
 
-    approaches = paper_models.check_approaches(args.dataset, args.approaches) if args.approaches or not trapdoor else ()
+    approaches = run_folder.approaches(args)
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
     models_dir = distribute.worker_path(run_folder.models_dir(args))

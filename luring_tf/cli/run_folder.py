@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from luring_tf.config import profiles as config_module
-from luring_tf.config import schema
 from luring_tf.storage import files
 from luring_tf.storage import lock
 from luring_tf.data import load_dataset
@@ -17,30 +16,87 @@ from luring_tf.errors import UserError
 RUN_CONFIG = "run-config.json"
 
 
-def resolve_config(args, section: str) -> dict:
-    """Profile (of ``--config FILE`` / ``$LURING_TF_CONFIG`` over the shipped one) + ``--set`` overrides + the
-    dedicated flags (which win), every value validated."""
-    config = config_module.load_config(args.dataset, args.profile, args.overrides, getattr(args, "config", None))
-    if args.seed is not None:
-        schema.check_value("seed", args.seed, "--seed")
-        config["seed"] = args.seed
-    if getattr(args, "tfds", None):
-        schema.check_value("data.tfds_name", args.tfds, "--tfds")
-        config["data"]["tfds_name"] = args.tfds
-    if args.data_source:
-        config["data"]["source"] = args.data_source
-    elif args.data_dir:  # a folder given by the user wins over the profile's default source
-        config["data"]["source"] = "auto"
-    if args.n_examples is not None:
-        schema.check_value(f"{section}.n_examples", args.n_examples, "--n-examples")
-        config[section]["n_examples"] = args.n_examples
-    # A section without its own ε list (the analysis) reads the characterization's.
-    eps_section = section if "eps" in config[section] else "characterization"
-    if args.eps is not None:
-        schema.check_value(f"{eps_section}.eps", list(args.eps), "--eps")
-        config[eps_section]["eps"] = args.eps
-    config[eps_section]["eps"] = config_module.check_eps(config[eps_section]["eps"])
+# The flags that name one configuration key: (args attribute, key, flag). ``{section}`` is the script's
+# section (characterization, defense, analysis); ``{eps_section}`` the section holding its ε list (the
+# analysis reads the characterization's). A flag given wins over --set, which wins over the profile
+# (luring_tf.config.precedence).
+FLAG_KEYS = (
+    ("seed", "seed", "--seed"),
+    ("tfds", "data.tfds_name", "--tfds"),
+    ("data_source", "data.source", "--data-source"),
+    ("n_examples", "{section}.n_examples", "--n-examples"),
+    ("eps", "{eps_section}.eps", "--eps"),
+    ("luring_coefficient", "train.luring.luring_coefficient", "--luring-coefficient"),
+)
+
+
+def eps_section(section: str) -> str:
+    """The section whose ``eps`` a script's ``--eps`` sets: its own, else the characterization's."""
+    return section if section in ("characterization", "defense") else "characterization"
+
+
+def flag_values(args, section: str) -> list[tuple[str, object, str]]:
+    """``(key, value, flag)`` of every :data:`FLAG_KEYS` flag of ``args`` (value None when not given)."""
+    names = {"section": section, "eps_section": eps_section(section)}
+    out = []
+    for dest, key, flag in FLAG_KEYS:
+        value = getattr(args, dest, None)
+        if isinstance(value, tuple):
+            value = list(value)
+        if dest == "luring_coefficient" and value is not None:
+            value = float(value)
+        out.append((key.format(**names), value, flag))
+    return out
+
+
+def mode_defaults(args, section: str) -> list[tuple[str, object]]:
+    """Values the run's mode implies (below --set): a --data-dir without --data-source reads ``auto``;
+    ``run_defense.py --public trapdoor`` / ``--base advtrain`` include FGSM in MIM-W (Tables 19-20), and
+    ``--base advtrain`` evaluates at the adversarial training's ε (Table 19), both unless --set says otherwise."""
+    defaults = []
+    if getattr(args, "data_dir", None):  # a folder given by the user wins over the profile's default source
+        defaults.append(("data.source", "auto"))
+    if section == "defense":
+        advtrain = getattr(args, "base", "standard") == "advtrain"
+        if advtrain or getattr(args, "public", "mop") == "trapdoor":
+            defaults.append(("defense.mim_w.include_fgsm", True))
+        if advtrain:
+            trained = config_module.load_config(args.dataset, args.profile, args.overrides, getattr(args, "config", None))
+            defaults.append(("defense.eps", [float(trained["train"]["advtrain"]["eps"])]))
+    return defaults
+
+
+def resolve_config(args, section: str, defaults=()) -> dict:
+    """The run's configuration: profile (of ``--config FILE`` / ``$LURING_TF_CONFIG`` over the shipped one)
+    < mode defaults (``defaults``, then :func:`mode_defaults`) < ``--set``
+    < the dedicated flags (:data:`FLAG_KEYS`), every value validated (:mod:`luring_tf.config.precedence`).
+
+    ``defaults``: further ``(key, value)`` / ``key=value`` defaults of the caller (e.g. a user model's),
+    applied before the mode's. The characterization's ``--attacks`` then keeps only the attacks named.
+    """
+    from luring_tf.config.precedence import resolve
+
+    config = resolve(args.dataset, args.profile, [*defaults, *mode_defaults(args, section)], args.overrides,
+                     flag_values(args, section), getattr(args, "config", None))
+    eps_key = eps_section(section)
+    config[eps_key]["eps"] = config_module.check_eps(config[eps_key]["eps"])
+    if section == "characterization" and getattr(args, "attacks", None):
+        chosen = config["characterization"]["attacks"]
+        config["characterization"]["attacks"] = {a: chosen.get(a, {}) for a in args.attacks}
     return config
+
+
+def approaches(args) -> tuple[str, ...]:
+    """The approaches a run uses, as ``--approaches``'s help says: those given, else every approach of the data
+    set; with ``--base advtrain`` luring; with ``--public trapdoor`` none (the trapdoored model alone)."""
+    from luring_tf.cli import advtrain_table
+    from luring_tf.training import paper_models
+
+    if getattr(args, "base", "standard") == "advtrain":
+        return advtrain_table.approaches(args)
+    if getattr(args, "public", "mop") == "trapdoor" and not args.approaches:
+        return ()
+    return paper_models.check_approaches(args.dataset, args.approaches)
 
 
 def models_dir(args) -> Path:

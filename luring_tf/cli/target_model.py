@@ -17,18 +17,20 @@ PROTECT_FLAGS = ("input_range", "component", "luring_coefficient")
 
 def add_protect_arguments(parser) -> None:
     """Flags of ``run_characterization.py`` that apply only with ``--target-model``."""
+    from luring_tf.cli.parser import group
     from luring_tf.input_range import SYNTAX
 
-    parser.add_argument("--input-range", default="0,1", metavar="RANGE",
+    mine = group(parser, "your model")
+    mine.add_argument("--input-range", default="0,1", metavar="RANGE",
                         help=f"with --target-model: the inputs your model expects, {SYNTAX} (default: %(default)s); "
                              "folded into the saved T, which takes the same inputs as your model")
-    parser.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
+    mine.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
                         help="with --target-model: build P with FUNCTION(input_shape) -> keras.Model from MODULE "
                              "(importable from the current folder; P maps [0,1] images to [0,1] images); default: "
                              "the paper's component chosen by image size (architectures/by_shape.py)")
-    parser.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
-                        help="with --target-model: λ of the luring loss (default: 1.0, the paper's value for "
-                             "every data set but CIFAR10)")
+    mine.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
+                        help="with --target-model: λ of the luring loss, train.luring.luring_coefficient (default: "
+                             "the profile's: 0.15 for --dataset cifar10, else 1.0, the paper's values)")
 
 
 def dataset_given(argv) -> bool:
@@ -44,14 +46,39 @@ def refuse_without_target(parser, args) -> None:
         parser.error(f"{', '.join(given)} only apply with --target-model: add --target-model PATH or drop them")
 
 
-def _config(args, shape, section: str) -> dict:
-    """The run's configuration; ``args.dataset`` left at its default follows the model's images."""
+def resolve(args, shape, section: str, defaults=()) -> dict:
+    """The ``--target-model`` run's configuration (the path both commands and the tests take).
+
+    ``args.dataset`` None (no ``--dataset``) follows the model's images (:func:`luring_tf.api.profile_dataset`).
+    Precedence as for every run (:mod:`luring_tf.config.precedence`): the profile < ``defaults`` (e.g. a
+    user model's) < ``--set`` < ``--seed`` / ``--n-examples`` / ``--eps`` / ``--luring-coefficient`` / ...:
+    λ is the profile's (0.15 for cifar10, else 1.0) unless ``--set train.luring.luring_coefficient=`` or
+    ``--luring-coefficient`` says otherwise.
+    """
     from luring_tf import api
     from luring_tf.cli import run_folder
 
     if args.dataset is None:
         args.dataset = api.profile_dataset(shape)
-    return run_folder.resolve_config(args, section)
+    return run_folder.resolve_config(args, section, defaults)
+
+
+def protect_config(args, shape, dataset_explicit: bool) -> dict:
+    """``run_characterization.py --target-model``'s configuration for a model taking images of ``shape``."""
+    if not dataset_explicit:
+        args.dataset = None
+    return resolve(args, shape, "characterization")
+
+
+def defense_config(args, record: dict, shape, dataset_explicit: bool) -> dict:
+    """``run_defense.py --target-model``'s configuration: the profile, folder and seed the model was protected
+    with (the seed as a default: ``--set seed=`` and ``--seed`` win, as in :func:`luring_tf.api.evaluate`)."""
+    if not dataset_explicit:
+        args.dataset = record.get("dataset")  # the profile the model was protected with
+    if args.data_dir is None and not args.data_source and not getattr(args, "tfds", None):
+        args.data_dir = record.get("data_dir")  # the folder it was protected with (its same test hold-out)
+    seed = record.get("seed")
+    return resolve(args, shape, "defense", [] if seed is None else [("seed", seed)])
 
 
 def check_paper_shape(args, config: dict, shape: tuple) -> None:
@@ -74,21 +101,15 @@ def protect_command(args, dataset_explicit: bool) -> int:
     """``run_characterization.py --target-model``: load M, its data, train P, save P/T/record beside M."""
     from luring_tf import api
     from luring_tf.cli import run_folder
-    from luring_tf.config import schema
     from luring_tf.input_range import parse_input_range
     from luring_tf.training.protect import check_classifier, load_target
 
     rng = parse_input_range(args.input_range)
     classifier = load_target(args.target_model, retrain=args.retrain)  # its folder writable too
     shape, _ = check_classifier(classifier, f"--target-model {args.target_model}")
-    if not dataset_explicit:
-        args.dataset = None
-    config = _config(args, shape, "characterization")
+    config = protect_config(args, shape, dataset_explicit)
     rng.check_channels(shape[-1], f"--target-model {args.target_model}")
     check_paper_shape(args, config, shape)
-    coefficient = 1.0 if args.luring_coefficient is None else args.luring_coefficient
-    schema.check_value("train.luring.luring_coefficient", coefficient, "--luring-coefficient")
-    config["train"]["luring"]["luring_coefficient"] = float(coefficient)
     data = run_folder.load_data(config, args.data_dir, image_shape=shape)
     print(f"[luring-tf] data: {data.source}; {data.sizes()}; configuration: {config['dataset']} "
           f"{config['profile']} profile", flush=True)
@@ -111,11 +132,7 @@ def defense_command(args, dataset_explicit: bool) -> int:
 
     protected = api.load_protected(args.target_model)
     record, shape = protected.record, protected.image_shape
-    if not dataset_explicit:
-        args.dataset = record.get("dataset")  # the profile the model was protected with
-    if args.data_dir is None and not args.data_source and not getattr(args, "tfds", None):
-        args.data_dir = record.get("data_dir")  # the folder it was protected with (its same test hold-out)
-    config = _config(args, shape, "defense")
+    config = defense_config(args, record, shape, dataset_explicit)
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     stem = Path(args.target_model).with_suffix("").name
     out_dir = run_folder.prepare_output(Path(args.out or f"results/{stem}/defense"))

@@ -163,15 +163,17 @@ def format_diff(dataset: str, first: str, second: str, markdown: bool = False, c
 
 
 def main(argv=None, prog: str = "python -m luring_tf.config") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Every configuration value where two profiles differ; "
-                                                            "the shipped profile file to start one of your own.")
+    from luring_tf.cli.parser import Parser  # one-line argparse errors
+
+    parser = Parser(prog=prog, description="Every configuration value where two profiles differ; the shipped "
+                                           "profile file to start one of your own.")
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--diff", nargs=2, metavar=("PROFILE", "OTHER"),
                         help="the two profiles to compare, e.g. quick paper")
     action.add_argument("--shipped", action="store_true",
                         help="print the shipped luring_tf/configs/<dataset>.yaml (comments included), e.g. to start "
                              "a file for --config / $LURING_TF_CONFIG")
-    parser.add_argument("--dataset", default="mnist", help="mnist, svhn, cifar10 or imagenet (default: mnist)")
+    parser.add_argument("--dataset", default="mnist", choices=DATASETS, help="the data set (default: mnist)")
     parser.add_argument("--markdown", action="store_true", help="a Markdown table (for README)")
     parser.add_argument("--config", default=None, metavar="FILE",
                         help=f"a profile file of your own laid over the shipped one (default: ${custom.ENV}, "

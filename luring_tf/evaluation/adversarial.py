@@ -20,7 +20,7 @@ from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
 from luring_tf.training import distribute
 
-SHARDED_ATTACKS = ("fgsm", "mim", "miml2", "dim", "mim_ti", "dim_ti")
+SHARDED_ATTACKS = ("fgsm", "mim", "miml2", "dim", "mim-ti", "dim-ti")
 
 
 def model_name(model, name: str | None = None) -> str:
@@ -53,7 +53,7 @@ def craft(attack: str, model, x: np.ndarray, y: np.ndarray, eps: float, params: 
     one-line ``UserError`` naming the attack and the model (``name``, else ``model.name``).
     """
     function = attacks.get(attack)
-    if distribute.replicas() > 1 and attack in SHARDED_ATTACKS:
+    if distribute.replicas() > 1 and attacks.canonical(attack) in SHARDED_ATTACKS:
         function = _sharded(function, attack, verbose)
     logits = inference.cached_logits_view(model)
     per_image = np.ndim(eps) > 0

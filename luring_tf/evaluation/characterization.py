@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from luring_tf import names
+
 from luring_tf.data import streams
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
@@ -37,7 +39,7 @@ from luring_tf.evaluation.analysis import per_example_distortions, summary
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
 
-ATTACKS = ("fgsm", "pgd", "mim", "miml2")
+ATTACKS = names.CHARACTERIZATION_ATTACKS  # fgsm pgd mim miml2
 CELL_FORMAT = 3  # 2: keyed by the models' digests, l0_pixels stored; 3: PGD's start from the seed, ε in one pass
 DISTORTIONS = ("l2", "linf", "l0", "l0_pixels")
 

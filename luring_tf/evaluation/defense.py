@@ -41,15 +41,26 @@ from pathlib import Path
 
 import numpy as np
 
+from luring_tf import names
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
 from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
 
-ATTACKS = ("spsa", "eco", "fgsm", "mim", "dim", "mim_ti", "dim_ti", "mim-w")
-GRIDS = {"dim": "p", "mim_ti": "kernel_size", "dim_ti": "kernel_size"}  # parameter searched, if a list
-MIM_W_MEMBERS = ("mim", "dim", "mim_ti", "dim_ti")
+# One spelling per name (hyphens); mim_ti / dim_ti / mim_w are aliases (names.canonical_attack). The
+# configuration keys keep underscores: defense.attacks.mim_ti, defense.mim_w (names.attack_key).
+ATTACKS = names.DEFENSE_ATTACKS  # spsa eco fgsm mim dim mim-ti dim-ti mim-w
+GRIDS = {"dim": "p", "mim-ti": "kernel_size", "dim-ti": "kernel_size"}  # parameter searched, if a list
+MIM_W_MEMBERS = ("mim", "dim", "mim-ti", "dim-ti")
+
+
+def canonical_attack(attack: str) -> str:
+    """``attack``'s one spelling (``mim_w`` -> ``mim-w``); a one-line ``UserError`` naming the valid ones."""
+    name = names.canonical_attack(attack)
+    if name not in ATTACKS:
+        raise UserError(f"unknown attack {attack!r} for the defense: choose from {', '.join(ATTACKS)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -94,39 +105,43 @@ def evaluate_cell(y, t_adv, m_adv) -> dict[str, metrics.Rate]:
 def expand_configs(attack: str, section: dict) -> list[tuple[str, dict]]:
     """Concrete ``(attack, params)`` runs of ``attack`` from the ``defense`` config section.
 
-    A list-valued grid parameter (dim: ``p``; mim_ti / dim_ti: ``kernel_size``) gives one run
-    per value; ``mim-w`` = mim + the dim grid + the mim_ti grid + the dim_ti grid (+ fgsm when
-    ``mim_w.include_fgsm``).
+    A list-valued grid parameter (dim: ``p``; mim-ti / dim-ti: ``kernel_size``) gives one run
+    per value; ``mim-w`` = mim + the dim grid + the mim-ti grid + the dim-ti grid (+ fgsm when
+    ``mim_w.include_fgsm``). ``attack`` in either spelling; the runs carry the canonical one, their
+    parameters come from ``defense.attacks.<config key>`` (``mim-ti`` -> ``mim_ti``).
     """
-    if attack not in ATTACKS:
-        raise UserError(f"unknown attack {attack!r} for the defense: choose from {', '.join(ATTACKS)}")
+    attack = canonical_attack(attack)
     attacks_cfg = section.get("attacks", section)
     if attack == "mim-w":
         members = list(MIM_W_MEMBERS)
         if (section.get("mim_w") or {}).get("include_fgsm"):
             members.insert(0, "fgsm")
         return [run for member in members for run in expand_configs(member, section)]
-    if attack not in attacks_cfg:
+    key = names.attack_key(attack)
+    if key not in attacks_cfg:
         configured = ", ".join(sorted(attacks_cfg)) or "none"
         raise UserError(f"attack {attack!r} has no parameters in this profile's defense.attacks (it has {configured}): "
-                        f"choose one of those, or add defense.attacks.{attack} to the dataset's profile (--config FILE)")
-    params = dict(attacks_cfg[attack] or {})
+                        f"choose one of those, or add defense.attacks.{key} to the dataset's profile (--config FILE)")
+    params = dict(attacks_cfg[key] or {})
     grid_key = GRIDS.get(attack)
     if grid_key and isinstance(params.get(grid_key), (list, tuple)):
         values = list(params[grid_key])
         if not values:
-            raise UserError(f"defense.attacks.{attack}.{grid_key} is an empty grid: give at least one value")
+            raise UserError(f"defense.attacks.{key}.{grid_key} is an empty grid: give at least one value")
         return [(attack, dict(params, **{grid_key: v})) for v in values]
     return [(attack, params)]
 
 
 def cell_name(attack: str, eps: float, params: dict, context: dict | None = None) -> str:
-    """``<attack>_eps<eps>_<slug>``: the grid value in clear plus a short hash of every setting."""
-    grid_key = GRIDS.get(attack)
+    """``<attack>_eps<eps>_<slug>``: the grid value in clear plus a short hash of every setting.
+
+    ``<attack>`` is the configuration key (``mim_ti``), so cells stored before the names took hyphens are reused.
+    """
+    grid_key = GRIDS.get(names.canonical_attack(attack))
     readable = f"{grid_key}{params[grid_key]:g}" if grid_key and grid_key in params else "default"
     digest = hashlib.sha1(json.dumps({"params": params, **(context or {})}, sort_keys=True,
                                      default=str).encode()).hexdigest()[:8]
-    return f"{attack}_eps{eps:g}_{readable}-{digest}"
+    return f"{names.attack_key(attack)}_eps{eps:g}_{readable}-{digest}"
 
 
 MINIMISED = ("AC_M", "DAC")  # the metrics MIM-W minimises; AC_M∘P is reported alongside
@@ -162,12 +177,12 @@ def run_summary(record: dict) -> dict:
 def grid_argmin(records: list[dict]) -> dict[str, dict]:
     """Tables 11-13 layout: per gridded member attack, the grid value at its lowest AC_M and at its lowest DAC.
 
-    ``{"mim_ti": {"grid": "kernel_size", "AC_M": 5, "DAC": 10, "runs": 2}, ...}`` for every member
-    whose runs differ in their grid parameter (dim: p; mim_ti / dim_ti: kernel_size).
+    ``{"mim-ti": {"grid": "kernel_size", "AC_M": 5, "DAC": 10, "runs": 2}, ...}`` for every member
+    whose runs differ in their grid parameter (dim: p; mim-ti / dim-ti: kernel_size).
     """
     out = {}
     for attack, key in GRIDS.items():
-        mine = [r for r in records if r["attack"] == attack and key in r["params"]]
+        mine = [r for r in records if names.canonical_attack(r["attack"]) == attack and key in r["params"]]
         if len(mine) > 1:
             best = worst_per_metric(mine)
             out[attack] = {"grid": key, "runs": len(mine),
@@ -182,7 +197,7 @@ def table_row(approach: str, eps: float, records: list[dict], attack: str) -> di
     AC_M and the lowest DAC over the runs, each with its arg-min run in ``argmin``; AC_M∘P is
     the one of the AC_M arg-min run.
     """
-    if len(records) == 1 and attack != "mim-w":
+    if len(records) == 1 and canonical_attack(attack) != "mim-w":
         best = records[0]
         return {"approach": approach, "eps": eps, "n": best["n"],
                 "AC_MoP": best["AC_MoP"], "AC_M": best["AC_M"], "DAC": best["DAC"]}
@@ -224,8 +239,8 @@ def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float,
     if json_path.exists() and not force:
         stored = files.read_json(json_path)  # a truncated cell: one-line error, --force recomputes it
         why = _stale(json_path, npz_path, stored, identity)
-        if why is None:
-            return dict(stored, reused=True)
+        if why is None:  # a cell stored as mim_ti reads back as mim-ti
+            return dict(stored, attack=attack, reused=True)
         _log(f"recomputing {attack} eps={eps:g} on {approach}: {why}")
     start = time.time()
     x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose,
@@ -258,6 +273,7 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
     cells are keyed by.
     """
     section = config["defense"]
+    attack = canonical_attack(attack)
     runs = expand_configs(attack, section)
     out_dir = Path(out_dir)
     approaches = [name for name in models if name != "M"]

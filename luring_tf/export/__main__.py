@@ -1,16 +1,35 @@
 """``python -m luring_tf.export``: export a model protected by ``run_characterization.py --target-model``."""
 
+import argparse
+
 from luring_tf.cli.parser import Parser, quiet_tensorflow, run
+
+EPILOG = """example:
+    python run_characterization.py --target-model mine.h5 --data-dir my_images --input-range 0,255
+    python -m luring_tf.export --target-model mine.h5 --out exported/mine --tflite
+
+writes in --out (built in a temporary folder, renamed at the end):
+    saved_model/   signatures predict (M's label and probabilities) and detect (M's label, T's label_T,
+                   flagged = M(x) != T(x)); input images float32 [N,H,W,C] in your model's own input range;
+                   loads with tf.saved_model.load, without luring-tf
+    T.tflite       with --tflite: T = M∘P (dynamic-range quantized with --quantize)
+    export.json    the record: signatures, input range, and the agreement of the SavedModel's detect with
+                   the Keras M and T (and of T.tflite with the Keras T), measured on the test hold-out
+
+takes no --strategy: the export runs on one device."""
 
 
 def parse(argv=None, prog: str = "python -m luring_tf.export"):
     parser = Parser(prog=prog,
-                    description="Write a SavedModel (signatures predict, detect) and optionally a TFLite T "
-                                "for a classifier protected with run_characterization.py --target-model.")
+                    description="Write a SavedModel (signatures predict, detect), export.json and optionally a "
+                                "TFLite T for a classifier protected with run_characterization.py --target-model.",
+                    epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--target-model", required=True, metavar="PATH",
                         help="your classifier (.h5 / .keras); its <name>_luring_T.h5 and <name>_luring.json "
                              "must exist beside it")
-    parser.add_argument("--out", required=True, help="export folder (created; never replaced without --force)")
+    parser.add_argument("--out", required=True,
+                        help="export folder: saved_model/, export.json, T.tflite (created; never replaced without "
+                             "--force)")
     parser.add_argument("--tflite", action="store_true", help="also write T.tflite and measure its agreement")
     parser.add_argument("--quantize", action="store_true", help="dynamic-range quantization of T.tflite")
     parser.add_argument("--data-dir", default=None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from luring_tf.names import canonical_attack
 from luring_tf.storage import files
 from luring_tf.report.paper_values import DEFENSE, DEFENSE_TABLE
 
@@ -31,7 +32,7 @@ def _paper(value) -> str:
 def _params(run: dict) -> str:
     params = run["params"]
     shown = {k: params[k] for k in ("p", "kernel_size") if k in params}
-    return run["attack"] + ("" if not shown else " " + ", ".join(f"{k}={v}" for k, v in shown.items()))
+    return canonical_attack(run["attack"]) + ("" if not shown else " " + ", ".join(f"{k}={v}" for k, v in shown.items()))
 
 
 def _grid_value(key: str, value) -> str:

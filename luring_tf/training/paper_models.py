@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 import architectures
-from luring_tf import inference
+from luring_tf import inference, names
 from luring_tf.data import streams
 from luring_tf.storage import files
 from luring_tf.evaluation import metrics
@@ -40,7 +40,7 @@ from luring_tf.report.paper_values import MODEL_TABLES
 
 PAPER_GAP = 0.02  # warn when a trained M's test accuracy is more than this under the paper's
 
-ALL_APPROACHES = ("stack", "auto", "ce", "luring")
+ALL_APPROACHES = names.APPROACHES  # stack auto ce luring
 PRETRAINED_M = ("imagenet",)  # data sets whose M is obtained pretrained, never trained here
 IMAGENET_WHY = {"stack": "Stack retrains M with P, and M is an already trained MobileNetV2 here",
                 "auto": "the paper did not run Auto on ImageNet"}
