@@ -125,3 +125,28 @@ def test_defense_tables_report_clean_false_alarms_and_dac_with_and_without_the_p
               f"(policy at {TARGET}); clean flags {flags['value']:.3f} -> {entry['policy_test_flag_rate']['value']:.3f}")
     again = run_defense(models, data, config, "fgsm", tmp_path, verbose=False, false_alarm=None)
     assert all("DAC_policy" not in row for row in again["table"]) and again["table"][0]["clean_flag_rate"] == flags
+
+
+def test_the_savedmodel_takes_the_calibrated_policy(setup, tmp_path):
+    import luring_tf
+    import tensorflow as tf
+
+    data, protected = setup
+    out = tmp_path / "exported"
+    record = luring_tf.export(protected, out, images=data, tflite=False, policy=TARGET)  # calibrated on data.x_val
+    stored = json.loads((out / "export.json").read_text())
+    policy = stored["detection_policy"]
+    assert policy["rule"] == "confidence" and policy["calibration"]["images"] == 680
+    assert policy["target_false_alarm"] == TARGET and "calibrated on 680 clean validation" in policy["description"]
+    clean, paper = stored["clean_test_flag_rate"], stored["clean_test_flag_rate_paper_rule"]
+    assert clean["denominator"] == paper["denominator"] == 1000 and clean["numerator"] < paper["numerator"]
+    assert stored["public"]["agreement"]["flagged_vs_keras"]["value"] == 1.0
+    assert stored["internal"]["detect_agreement"]["flagged_vs_keras"]["value"] == 1.0
+    expected = luring_tf.detect(protected, data.x_test[:200], policy=dp.DetectionPolicy.from_dict(policy))
+    public = tf.saved_model.load(str(out / "public" / "saved_model")).signatures["detect"]
+    served = public(images=tf.constant(data.x_test[:200]))
+    np.testing.assert_array_equal(served["flagged"].numpy(), expected.flagged)
+    assert expected.flagged.any() and not expected.flagged.all()
+    assert "clean test images flagged" in record["summary"]
+    with pytest.raises(UserError, match="validation images"):
+        luring_tf.export(protected, tmp_path / "other", images=data.x_test, tflite=False, policy=TARGET)

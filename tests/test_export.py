@@ -33,6 +33,8 @@ def test_existing_export_path_without_force_is_refused_before_anything(tmp_path)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
     quantize_alone = run_export("--target-model", "m.h5", "--out", str(tmp_path / "new"), "--quantize", cwd=tmp_path)
     assert_one_line_error(quantize_alone, "--quantize", "--tflite")
+    bad_rate = run_export("--target-model", "m.h5", "--out", str(tmp_path / "new"), "--false-alarm", "1.5", cwd=tmp_path)
+    assert_one_line_error(bad_rate, "--false-alarm 1.5", "between 0 and 1")
 
 
 def test_export_is_callable_as_the_package_and_as_the_api_function():

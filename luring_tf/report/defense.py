@@ -81,7 +81,7 @@ def false_alarm_lines(record: dict) -> list[str]:
     lines = ["", "**False alarms on clean images** (not in the paper): the detection scheme flags x when "
              "M(x) ≠ T(x), so every flag on a clean image is a false alarm. The evaluation set above is flag-free "
              "by construction (M and every T are correct on it); the rates below are over the whole clean test "
-             f"split, with their denominator and {INTERVAL_METHOD}."]
+             f"split, with their denominator and {INTERVAL_METHOD}.", ""]
     target = record.get("false_alarm_target")
     for approach, entry in alarms.items():
         text = f"- {approach}: the paper's rule flags {interval_text(entry['test_flag_rate'])} clean test images"
