@@ -83,81 +83,50 @@ def _signature(shape, batch=None):
     return [tf.TensorSpec([batch, *shape], tf.float32, name="images")]
 
 
-def _detection(m_logits, t_logits, policy: detection_policy.DetectionPolicy):
-    """A TF function of images: M's and T's labels, T's probabilities, T's probability of M's label, the flag."""
-    import tensorflow as tf
-
-    def parts(images):
-        label = tf.argmax(m_logits(images, training=False), -1)
-        t_out = t_logits(images, training=False)
-        label_t, probabilities_t = tf.argmax(t_out, -1), tf.nn.softmax(t_out, -1)
-        score = tf.gather(probabilities_t, label, batch_dims=1)
-        flagged = tf.not_equal(label, label_t)
-        if policy.rule == detection_policy.CONFIDENCE_RULE:
-            flagged = tf.logical_and(flagged, score < tf.constant(policy.threshold, score.dtype))
-        return label, label_t, probabilities_t, score, flagged
-
-    return parts
-
-
-def _write_archive(folder: Path, models, endpoints: dict, shape) -> None:
-    import keras
-
-    archive = keras.export.ExportArchive()
-    for model in models:
-        archive.track(model)
-    for name, fn in endpoints.items():
-        archive.add_endpoint(name=name, fn=fn, input_signature=_signature(shape))
-    archive.write_out(str(folder), verbose=False)
-
-
 INTERNAL_SIGNATURES = {"predict": ["label", "probabilities"],
                        "detect": ["label", "label_T", "flagged", "probability_T_of_label"]}
 PUBLIC_SIGNATURES = {"predict": ["label", "probabilities"], "detect": ["label", "flagged"]}
 
 
-def write_saved_model(protected, folder: Path, policy=None) -> None:
-    """The INTERNAL (and legacy) SavedModel: ``predict`` = M's ``label`` and ``probabilities``; ``detect`` = M's
-    ``label``, T's ``label_T``, ``flagged`` (under ``policy``, default the paper's rule) and
-    ``probability_T_of_label`` (inputs: M's own input range). It exposes M: never serve it to users."""
+def write_saved_model(protected, folder: Path, policy=None, *, public: bool = False) -> None:
+    """A SavedModel with signatures ``predict`` and ``detect`` (inputs: M's own input range); ``flagged`` follows
+    ``policy`` (default the paper's rule, M(x) != T(x)).
+
+    ``public=False`` -- the INTERNAL (and legacy) one, which exposes M: ``predict`` = M's ``label`` and
+    ``probabilities``; ``detect`` = M's ``label``, T's ``label_T``, ``flagged``, ``probability_T_of_label``.
+    ``public=True`` -- only T answers: ``predict`` = T's ``label`` and ``probabilities``; ``detect`` = T's
+    ``label``, or :data:`REJECTED` where ``flagged`` (M is inside, for the flag, but none of its outputs leaves).
+    """
+    import keras
     import tensorflow as tf
 
     from luring_tf.storage.models_io import logits_view
 
     m_logits, t_logits = logits_view(protected.classifier), logits_view(protected.protected)
-    parts = _detection(m_logits, t_logits, detection_policy.resolve(policy))
+    policy = detection_policy.resolve(policy)
 
     def predict(images):
-        logits = m_logits(images, training=False)
+        logits = (t_logits if public else m_logits)(images, training=False)
         return {"label": tf.argmax(logits, -1), "probabilities": tf.nn.softmax(logits, -1)}
 
     def detect(images):
-        label, label_t, _, score, flagged = parts(images)
+        label = tf.argmax(m_logits(images, training=False), -1)
+        t_out = t_logits(images, training=False)
+        label_t = tf.argmax(t_out, -1)
+        score = tf.gather(tf.nn.softmax(t_out, -1), label, batch_dims=1)  # T's probability of M's label
+        flagged = tf.not_equal(label, label_t)
+        if policy.rule == detection_policy.CONFIDENCE_RULE:
+            flagged = tf.logical_and(flagged, score < tf.constant(policy.threshold, score.dtype))
+        if public:
+            return {"label": tf.where(flagged, tf.constant(REJECTED, label_t.dtype), label_t), "flagged": flagged}
         return {"label": label, "label_T": label_t, "flagged": flagged, "probability_T_of_label": score}
 
-    _write_archive(folder, (m_logits, t_logits), {"predict": predict, "detect": detect}, protected.image_shape)
-
-
-def write_public_saved_model(protected, folder: Path, policy=None) -> None:
-    """The PUBLIC SavedModel: only T answers. ``predict`` = T's ``label`` and ``probabilities``; ``detect`` =
-    T's ``label``, :data:`REJECTED` where ``flagged`` (under ``policy``; M is inside, for the flag, but none
-    of its outputs leaves: the flag is the only bit of M it reveals)."""
-    import tensorflow as tf
-
-    from luring_tf.storage.models_io import logits_view
-
-    m_logits, t_logits = logits_view(protected.classifier), logits_view(protected.protected)
-    parts = _detection(m_logits, t_logits, detection_policy.resolve(policy))
-
-    def predict(images):
-        logits = t_logits(images, training=False)
-        return {"label": tf.argmax(logits, -1), "probabilities": tf.nn.softmax(logits, -1)}
-
-    def detect(images):
-        _, label_t, _, _, flagged = parts(images)
-        return {"label": tf.where(flagged, tf.constant(REJECTED, label_t.dtype), label_t), "flagged": flagged}
-
-    _write_archive(folder, (m_logits, t_logits), {"predict": predict, "detect": detect}, protected.image_shape)
+    archive = keras.export.ExportArchive()
+    archive.track(m_logits)
+    archive.track(t_logits)
+    for name, fn in (("predict", predict), ("detect", detect)):
+        archive.add_endpoint(name=name, fn=fn, input_signature=_signature(protected.image_shape))
+    archive.write_out(str(folder), verbose=False)
 
 
 def tflite_model(model, shape, workdir: Path, quantize: bool) -> bytes:
@@ -303,7 +272,7 @@ def export_protected(protected, path, *, images=None, tflite: bool = True, quant
         if legacy:
             write_saved_model(protected, folders["legacy"], policy)
         else:
-            write_public_saved_model(protected, folders[PUBLIC], policy)
+            write_saved_model(protected, folders[PUBLIC], policy, public=True)
             write_saved_model(protected, folders[INTERNAL], policy)
         models = {}
         for key, folder in folders.items():
