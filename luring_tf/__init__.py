@@ -5,7 +5,9 @@ Public API (imported lazily, so ``import luring_tf`` loads neither TensorFlow no
 * ``protect(model, data, input_range=..., component=..., ...) -> Protected`` -- train P label-free;
 * ``evaluate(protected, data, attack="mim-w", eps=[...]) -> dict`` -- the Section 4 evaluation;
 * ``export(protected, path, images=..., tflite=True) -> dict`` -- SavedModel + TFLite T;
-* ``detect(protected, x) -> DetectionResult`` -- M's answer and the M(x) != T(x) flag;
+* ``detect(protected, x, policy=None) -> DetectionResult`` -- M's answer and the M(x) != T(x) flag;
+* ``calibrate_detection(protected, data, false_alarm=0.05)`` -- a detection policy calibrated on clean
+  validation images to a target false-alarm rate (for ``detect`` and ``export``);
 * ``load_protected(path) -> Protected`` -- a model protected by ``run_characterization.py --target-model``.
 
 See :mod:`luring_tf.api`.
@@ -13,7 +15,7 @@ See :mod:`luring_tf.api`.
 
 __version__ = "0.1.0"
 
-__all__ = ["protect", "evaluate", "export", "detect", "load_protected", "Protected"]
+__all__ = ["protect", "evaluate", "export", "detect", "calibrate_detection", "load_protected", "Protected"]
 
 
 def __getattr__(name):

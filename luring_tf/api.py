@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from luring_tf.errors import UserError
 from luring_tf.images_check import check_data, check_images
 
 if TYPE_CHECKING:  # Keras is imported on first use only
@@ -135,18 +136,20 @@ def _label(protected: Protected) -> str:
 
 def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_examples: int | None = None,
              out_dir="results/protected/defense", config: dict | None = None, overrides=(), force: bool = False,
-             verbose: bool = True) -> dict:
+             verbose: bool = True, false_alarm: float | None = None) -> dict:
     """Section 4 evaluation of ``protected`` (M and T = M∘P) on ``data``'s test images under ``attack``.
 
     Attacks craft on T and transfer to M, on ``n_examples`` test images correct for both (correct = M's
     own label when the data has no labels; the record says so). ``eps``: l-inf budgets as fractions of
     the input range (default: the profile's). Cells are written under ``out_dir`` and reused when the
     call is repeated (``force`` recomputes); the summary goes to ``out_dir/defense_<attack>.{json,md}``.
-    Returns the record (``table``: AC_M∘P, AC_M, DAC per ε, each with its denominator).
+    Returns the record (``table``: AC_M∘P, AC_M, DAC per ε, each with its denominator; the clean test flag
+    rate; ``DAC_policy``: DAC under the detection policy calibrated on the validation images to ``false_alarm``,
+    default :data:`~luring_tf.evaluation.defense.DEFAULT_FALSE_ALARM`).
     """
     from luring_tf.config.profiles import check_eps
     from luring_tf.config import schema
-    from luring_tf.evaluation.defense import expand_configs, run_defense
+    from luring_tf.evaluation.defense import DEFAULT_FALSE_ALARM, expand_configs, run_defense
     from luring_tf.report.defense import write_defense
     from luring_tf.training.protect import LABELS_FROM_M, check_data_shape, unit_data
 
@@ -167,7 +170,7 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     data = _dataset(data, config["data"]["split_seed"])
     check_data_shape(data, protected.image_shape, label)
     models = protected.unit_models()
-    test, labelled = unit_data(data, models["M"], label)
+    test, labelled = unit_data(data, models["M"], label, splits=("val", "test"))  # val: the policy's calibration
     rng = protected.input_range
     notes = [f"Input range [{rng.text}]: attacks run on [0,1] images with the range folded into the models; "
              + "; ".join(rng.describe_eps(e) for e in config["defense"]["eps"]) + "."]
@@ -176,7 +179,8 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     if verbose:
         for note in notes:
             print(f"[luring-tf] {note}", flush=True)
-    result = run_defense(models, test, config, attack, out_dir, force, verbose)
+    result = run_defense(models, test, config, attack, out_dir, force, verbose,
+                         DEFAULT_FALSE_ALARM if false_alarm is None else false_alarm)
     result.update(dataset=label, profile=config["profile"], target_model=record.get("target_model"),
                   data_source=test.source, eps=config["defense"]["eps"], seed=config["seed"],
                   defense_config=config["defense"], input_range=rng.as_dict(),
@@ -185,11 +189,14 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     return result
 
 
-def detect(protected: Protected, x, batch_size: int = 500):
+def detect(protected: Protected, x, batch_size: int = 500, policy=None):
     """Detection scheme (Section 4.1) on ``x`` float32 [N,H,W,C] in the model's own input range.
 
     ``x`` is checked first (:func:`luring_tf.images_check.check_images`: NaN, integer dtypes, values
     outside the input range, another image size, rank, lists and empty arrays are a ``UserError``).
+    ``policy``: when to flag -- None or ``"paper"`` (M(x) != T(x), the paper's rule), or a policy from
+    :func:`calibrate_detection` (flag only when T's probability of M's label is also below its threshold,
+    calibrated on clean validation images to a target false-alarm rate); ``result.policy`` names it.
 
     Returns a :class:`~luring_tf.evaluation.defense.DetectionResult`: ``answer`` (M's labels),
     ``t_pred`` (T's) and ``flagged`` (M(x) != T(x)).
@@ -197,15 +204,49 @@ def detect(protected: Protected, x, batch_size: int = 500):
     from luring_tf.evaluation.defense import detect as detect_scheme
 
     x = check_images(x, "x of luring_tf.detect", protected.image_shape, protected.input_range)
-    return detect_scheme(protected.classifier, protected.protected, x, batch_size)
+    return detect_scheme(protected.classifier, protected.protected, x, batch_size, policy)
+
+
+def calibrate_detection(protected: Protected, data, false_alarm: float = 0.05, batch_size: int = 500):
+    """A detection policy for :func:`detect` / :func:`export` flagging at most ``false_alarm`` of clean images.
+
+    ``data``: a Dataset -- its **validation** split is used, never the test split (which then measures the
+    policy on held-out images) -- or an array of clean validation images float32 [N,H,W,C] in the model's own
+    input range. Returns a :class:`~luring_tf.evaluation.detection_policy.DetectionPolicy` (``rule``
+    "confidence", ``threshold``, ``calibration``: images and the flag rate reached there, with its interval).
+    """
+    from luring_tf.evaluation import detection_policy
+
+    false_alarm = detection_policy.check_false_alarm(false_alarm)
+    if not hasattr(data, "x_val") and not hasattr(data, "images"):  # an array (or a list: refused by the check)
+        x = check_images(data, "data of luring_tf.calibrate_detection", protected.image_shape, protected.input_range)
+    else:
+        from luring_tf.evaluation.defense import validation_images
+
+        x01 = validation_images(data)
+        if x01 is None:
+            raise UserError("the data has no validation split to calibrate the detection policy on: give a "
+                            "Dataset with one (e.g. load_dataset(...), as_dataset(images)) or clean validation "
+                            "images as an array -- never the test images")
+        x = protected.input_range.to_model_units(x01)
+    s = detection_policy.scores(protected.classifier, protected.protected, x, batch_size)
+    return detection_policy.calibrate(s, false_alarm)
 
 
 def export(protected: Protected, path, *, images=None, tflite: bool = True, quantize: bool = False,
-           force: bool = False) -> dict:
+           force: bool = False, serve: str = "public", policy=None) -> dict:
     """Write a SavedModel (signatures ``predict``, ``detect``) and optionally a TFLite T; see :mod:`luring_tf.export`.
+
+    ``serve``: ``"public"`` (default) writes ``public/`` -- T only, and T's answer or a reject when flagged --
+    apart from ``internal/`` (M's outputs: never serve it to users); ``"legacy"`` writes the former single
+    ``saved_model/`` whose signatures answer with M (what ``--serve-m`` gives).
+    ``policy``: the detection policy baked into ``detect`` (None: the paper's rule; a policy from
+    :func:`calibrate_detection`; or a target false-alarm rate, e.g. 0.05, calibrated on ``images``' validation
+    split).
 
     ``images``: test images for the TFLite agreement (a Dataset -- its test split -- or an array in [0,1]).
     """
     from luring_tf.export.writer import export_protected
 
-    return export_protected(protected, path, images=images, tflite=tflite, quantize=quantize, force=force)
+    return export_protected(protected, path, images=images, tflite=tflite, quantize=quantize, force=force,
+                            serve=serve, policy=policy)

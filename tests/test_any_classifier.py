@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_one_line_error, run_script
+from conftest import ROOT, assert_one_line_error, run_script
 from luring_tf.errors import UserError
 from luring_tf.input_range import parse_input_range
 
@@ -212,7 +212,20 @@ def test_non_paper_classifier_protected_evaluated_and_exported(tmp_path):
     assert written["tflite"]["agreement_with_keras_T"]["value"] >= 0.99 and written["tflite"]["quantized"] is False
     assert export["summary"].startswith(f"export written to {out}")
     assert written["tflite"]["agreement_with_keras_T"]["denominator"] == 16
-    assert written["saved_model"]["detect_agreement"]["label_T_vs_keras_T"]["value"] == 1.0
+    assert written["internal"]["detect_agreement"]["label_T_vs_keras_T"]["value"] == 1.0
+    assert written["public"]["agreement"]["detect_label_vs_keras"]["value"] == 1.0
+    assert written["clean_test_flag_rate"]["denominator"] == 16
+    # the CLI: the former layout answering with M (--serve-m), a policy calibrated on the folder's validation split
+    legacy = subprocess.run([sys.executable, "-m", "luring_tf.export", "--target-model", str(target), "--out",
+                             str(tmp_path / "exported-m"), "--serve-m", "--false-alarm", "0.25"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT), TF_CPP_MIN_LOG_LEVEL="3"))
+    assert legacy.returncode == 0, legacy.stderr[-3000:]
+    legacy_record = json.loads((tmp_path / "exported-m" / "export.json").read_text())
+    assert legacy_record["serve"] == "legacy" and (tmp_path / "exported-m" / "saved_model").is_dir()
+    assert legacy_record["detection_policy"]["rule"] == "confidence"
+    assert legacy_record["detection_policy"]["calibration"]["images"] == reload_data(protected).size("val")
+    assert "clean test images flagged" in legacy.stdout
 
     # a fresh interpreter without luring_tf: plain Keras loads T, tf.saved_model.load runs detect
     x255 = (x[:16] * 255.0).astype(np.float32)
@@ -236,7 +249,7 @@ import numpy as np, keras, tensorflow as tf
 root = Path(sys.argv[1])
 x = np.load(root / "x.npy")
 t = keras.models.load_model(root / "mine_luring_T.h5", compile=False)
-detect = tf.saved_model.load(str(root / "exported" / "saved_model")).signatures["detect"](images=tf.constant(x))
+detect = tf.saved_model.load(str(root / "exported" / "internal" / "saved_model")).signatures["detect"](images=tf.constant(x))
 assert "luring_tf" not in sys.modules
 np.savez(root / "fresh.npz", t_h5=t.predict(x, verbose=0).argmax(1), **{k: v.numpy() for k, v in detect.items()})
 """

@@ -46,6 +46,9 @@ def test_end_to_end_writes_sets_cells_and_tables(setup, attack, n_runs):
         for key in ("AC_MoP", "AC_M", "DAC"):
             assert row[key]["denominator"] == 6
         assert row["paper"]["AC_M"] is not None  # Table 14 beside ours
+        flags = row["clean_flag_rate"]  # the detection scheme's false alarms on the 40 clean test digits
+        assert flags["denominator"] == 40 and len(flags["interval_95"]) == 2 and "Wilson" in flags["interval_method"]
+        assert row["DAC_policy"]["denominator"] == 6 and row["DAC_policy"]["value"] <= row["DAC"]["value"]
         if attack == "mim-w":
             cells = [c for c in summary["cells"] if c["approach"] == row["approach"]]
             for metric in ("AC_M", "DAC"):  # each metric's own minimum, with the run that reached it
@@ -62,6 +65,7 @@ def test_end_to_end_writes_sets_cells_and_tables(setup, attack, n_runs):
                 "queries"} <= set(cell)
     text = (out / f"defense_{attack}.md").read_text()
     assert "ours / paper" in text and "Table 14" in text and "n = 6" in text
+    assert "clean flag rate [95 % CI]" in text and "False alarms on clean images" in text
     if attack == "mim-w":
         assert "worst run" in text
 

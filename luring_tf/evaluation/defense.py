@@ -4,7 +4,8 @@ Prediction schemes (paper Section 4.1), for a user protecting a deployed classif
 T = M∘P (e.g. ``models/quick/mnist/M.h5`` and ``luring_T.h5``):
 
 * **detection scenario** -- :func:`detect`: the defender answers M's label and flags the input
-  as adversarial when M and T = M∘P disagree (``flagged = M(x) != T(x)``);
+  as adversarial when M and T = M∘P disagree (``flagged = M(x) != T(x)``), or under a user's
+  policy (:mod:`luring_tf.evaluation.detection_policy`: flag only when T is also unsure of M's label);
 * **transferability scenario** -- :func:`transfer_predict`: only M answers (the attacker crafts
   on T, which is all the black box reveals; M's label is returned).
 
@@ -29,6 +30,14 @@ and the lowest DAC over the MIM / DIM / MIM-TI / DIM-TI runs, each minimum with 
 parameters that reached it (:func:`worst_per_metric`); AC_M∘P is reported alongside, not
 minimised (footnote 2) -- here, the AC_M∘P of the run with the lowest AC_M. The paper picked the
 runs by hand from printed logs; the port computes the minima.
+
+False alarms (not in the paper): on clean images every flag of the detection scheme is a false
+alarm. :func:`run_defense` reports, per approach, the clean flag rate on the whole test split (its
+denominator and 95 % Wilson interval; the evaluation set itself is flag-free by construction, M and
+T agree on it), and, where the data has a validation split, the confidence policy calibrated there
+to ``false_alarm`` (:func:`~luring_tf.evaluation.detection_policy.calibrate`): its clean test flag
+rate and, per row, ``DAC_policy`` -- the DAC of the same adversarial sets under that policy (the
+MIM-W rule takes its minimum over the runs, like DAC's).
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ import numpy as np
 
 from luring_tf import names
 from luring_tf.storage import files
-from luring_tf.evaluation import metrics
+from luring_tf.evaluation import detection_policy, metrics
 from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
@@ -61,15 +70,21 @@ def canonical_attack(attack: str) -> str:
     if name not in ATTACKS:
         raise UserError(f"unknown attack {attack!r} for the defense: choose from {', '.join(ATTACKS)}")
     return name
+DEFAULT_FALSE_ALARM = 0.05  # the target clean false-alarm rate of the calibrated policy reported beside DAC
 
 
 @dataclass(frozen=True)
 class DetectionResult:
-    """Detection scenario on a batch: M's labels (the answer), T's labels, and the alarm flags."""
+    """Detection scenario on a batch: M's labels (the answer), T's labels, and the alarm flags.
+
+    ``t_prob_of_m``: T's probability of M's label (float [N]); ``policy``: the rule that set ``flagged``.
+    """
 
     m_pred: np.ndarray
     t_pred: np.ndarray
     flagged: np.ndarray
+    t_prob_of_m: np.ndarray | None = None
+    policy: detection_policy.DetectionPolicy = detection_policy.PAPER
 
     @property
     def answer(self) -> np.ndarray:
@@ -77,17 +92,19 @@ class DetectionResult:
         return self.m_pred
 
 
-def detect(classifier, protected, x: np.ndarray, batch_size: int = 500) -> DetectionResult:
-    """Detection scenario: return M(x) as the answer and flag inputs where M(x) != T(x).
+def detect(classifier, protected, x: np.ndarray, batch_size: int = 500, policy=None) -> DetectionResult:
+    """Detection scenario: return M(x) as the answer and flag inputs under ``policy``.
 
     ``classifier`` is M and ``protected`` is T = M∘P (Keras models with softmax or logits
-    output); ``x`` float32 ``[N,H,W,C]`` in [0, 1]. Adversarial examples crafted on T that do
-    not fool M the same way are either answered correctly or flagged (DAC counts both).
+    output); ``x`` float32 ``[N,H,W,C]`` in their input range. ``policy``: None (the paper's rule,
+    flag when M(x) != T(x)) or a :class:`~luring_tf.evaluation.detection_policy.DetectionPolicy`
+    (e.g. calibrated to a false-alarm rate on clean validation images). Adversarial examples crafted
+    on T that do not fool M the same way are either answered correctly or flagged (DAC counts both).
     """
-    x = np.asarray(x, dtype=np.float32)
-    m_pred = predict_labels(classifier, x, batch_size)
-    t_pred = predict_labels(protected, x, batch_size)
-    return DetectionResult(m_pred=m_pred, t_pred=t_pred, flagged=m_pred != t_pred)
+    policy = detection_policy.resolve(policy)
+    s = detection_policy.scores(classifier, protected, np.asarray(x, dtype=np.float32), batch_size)
+    return DetectionResult(m_pred=s.m_pred, t_pred=s.t_pred, flagged=policy.flags(s.m_pred, s.t_pred, s.t_prob_of_m),
+                           t_prob_of_m=s.t_prob_of_m, policy=policy)
 
 
 def transfer_predict(classifier, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
@@ -169,9 +186,10 @@ def worst_per_metric(records: list[dict]) -> dict[str, dict]:
 
 
 def run_summary(record: dict) -> dict:
-    """The attack, parameters and the three rates of one run (an arg-min beside a minimum)."""
+    """The attack, parameters and the three rates of one run (an arg-min beside a minimum), and its DAC under
+    the calibrated detection policy when computed."""
     return {"attack": record["attack"], "params": record["params"],
-            **{key: record[key] for key in ("AC_MoP", "AC_M", "DAC")}}
+            **{key: record[key] for key in ("AC_MoP", "AC_M", "DAC", "DAC_policy") if key in record}}
 
 
 def grid_argmin(records: list[dict]) -> dict[str, dict]:
@@ -197,15 +215,24 @@ def table_row(approach: str, eps: float, records: list[dict], attack: str) -> di
     AC_M and the lowest DAC over the runs, each with its arg-min run in ``argmin``; AC_M∘P is
     the one of the AC_M arg-min run.
     """
+    with_policy = all("DAC_policy" in r for r in records)
     if len(records) == 1 and canonical_attack(attack) != "mim-w":
         best = records[0]
-        return {"approach": approach, "eps": eps, "n": best["n"],
-                "AC_MoP": best["AC_MoP"], "AC_M": best["AC_M"], "DAC": best["DAC"]}
+        row = {"approach": approach, "eps": eps, "n": best["n"],
+               "AC_MoP": best["AC_MoP"], "AC_M": best["AC_M"], "DAC": best["DAC"]}
+        if with_policy:
+            row["DAC_policy"] = best["DAC_policy"]
+        return row
     worst = worst_per_metric(records)
     argmin = {key: run_summary(worst[key]) for key in MINIMISED}
-    return {"approach": approach, "eps": eps, "n": worst["AC_M"]["n"], "runs": len(records),
-            "AC_MoP": worst["AC_M"]["AC_MoP"], "AC_M": worst["AC_M"]["AC_M"], "DAC": worst["DAC"]["DAC"],
-            "argmin": argmin, "grid_argmin": grid_argmin(records)}
+    row = {"approach": approach, "eps": eps, "n": worst["AC_M"]["n"], "runs": len(records),
+           "AC_MoP": worst["AC_M"]["AC_MoP"], "AC_M": worst["AC_M"]["AC_M"], "DAC": worst["DAC"]["DAC"],
+           "argmin": argmin, "grid_argmin": grid_argmin(records)}
+    if with_policy:  # the same per-metric worst case as DAC's
+        lowest = min(records, key=lambda r: (_metric(r, "DAC_policy"), _metric(r, "AC_M")))
+        row["DAC_policy"] = lowest["DAC_policy"]
+        argmin["DAC_policy"] = run_summary(lowest)
+    return row
 
 
 def _log(message: str) -> None:
@@ -263,14 +290,69 @@ def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float,
     return dict(record, reused=False)
 
 
+CALIBRATION_LIMIT = 5000  # validation images decoded from files for the calibration, at most
+
+
+def validation_images(data) -> np.ndarray | None:
+    """The clean [0,1] validation images of ``data`` (in memory; the first ``CALIBRATION_LIMIT`` of a split
+    read from files), or None when it has no validation split."""
+    x = getattr(data, "x_val", None)
+    if x is None and hasattr(data, "images") and getattr(data, "files", None):
+        from luring_tf.data import streams
+
+        x = data.images("val", CALIBRATION_LIMIT) if streams.size(data, "val") else None
+    return None if x is None or len(x) == 0 else np.asarray(x, np.float32)
+
+
+def false_alarms(models: dict, data, approaches, false_alarm: float | None, batch_size: int) -> dict:
+    """Per approach, the detection scheme on clean images: ``{approach: (entry, policy or None)}``.
+
+    ``entry``: the paper rule's flag rate on the whole clean test split (``test_flag_rate``, with its
+    95 % Wilson interval), and -- when ``false_alarm`` is given and ``data`` has a validation split --
+    the confidence policy calibrated on the validation images (``policy``) with its flag rate on the
+    test split (``policy_test_flag_rate``: the held-out false-alarm rate).
+    """
+    x_val = validation_images(data) if false_alarm is not None else None
+    out = {}
+    for approach in approaches:
+        names = ("M", f"{approach}_T")
+        test = detection_policy.scores(models["M"], models[approach], data.x_test, batch_size, names)
+        entry = {"test_images": len(test), "paper_rule": detection_policy.PAPER.describe(),
+                 "test_flag_rate": detection_policy.flag_rate(detection_policy.PAPER, test).with_interval()}
+        policy = None
+        if x_val is not None:
+            val = detection_policy.scores(models["M"], models[approach], x_val, batch_size, names)
+            policy = detection_policy.calibrate(val, false_alarm)
+            entry["policy"] = policy.as_dict()
+            entry["policy_test_flag_rate"] = detection_policy.flag_rate(policy, test).with_interval()
+        elif false_alarm is not None:
+            entry["policy"] = None
+            entry["policy_note"] = "no validation split to calibrate a detection policy on"
+        out[approach] = (entry, policy)
+    return out
+
+
+def policy_dac(model_t, npz_path: Path, y, policy: detection_policy.DetectionPolicy, batch_size: int) -> dict:
+    """DAC of a stored adversarial set under ``policy`` (T's probabilities recomputed on its ``x_adv``)."""
+    from luring_tf import inference
+
+    stored = files.read_npz(npz_path)
+    t_prob = detection_policy.probabilities(inference.outputs(model_t, stored["x_adv"], batch_size))
+    m_adv, t_adv = stored["m_pred"], stored["t_pred"]
+    flagged = policy.flags(m_adv, t_adv, t_prob[np.arange(len(m_adv)), m_adv])
+    return metrics.detection_accuracy_flagged(y, m_adv, flagged).as_dict()
+
+
 def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: bool = False,
-                verbose: bool = True) -> dict:
+                verbose: bool = True, false_alarm: float | None = DEFAULT_FALSE_ALARM) -> dict:
     """Evaluate every approach of ``models`` (``{"M": M, approach: T}``) under ``attack``.
 
     Returns ``{"attack", "n", "models", "cells": [...], "table": [one row per (eps, approach)]}``;
     for ``mim-w`` (and any grid of runs) each table row holds the lowest AC_M and the lowest DAC
     over the runs with their arg-min runs (:func:`table_row`). ``models``: the weights digests the
-    cells are keyed by.
+    cells are keyed by. Every row also holds ``clean_flag_rate`` (the paper rule's false alarms on the clean
+    test split) and, with ``false_alarm`` and a validation split, ``DAC_policy`` and ``clean_flag_rate_policy``
+    (:func:`false_alarms`; ``false_alarm=None``: the paper's rule only); ``false_alarms`` holds the details.
     """
     section = config["defense"]
     attack = canonical_attack(attack)
@@ -288,18 +370,39 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
     context = {"dataset": config["dataset"], "batch_size": section["batch_size"],
                "index": hashlib.sha1(np.asarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]}
     meta = {"dataset": config["dataset"]}
+    if false_alarm is not None:
+        false_alarm = detection_policy.check_false_alarm(false_alarm)
+    clean = false_alarms(models, data, approaches, false_alarm, section["batch_size"])
+    if verbose:
+        for approach, (entry, policy) in clean.items():
+            text = (f"clean test images flagged on {approach} (false alarms, M(x) ≠ T(x)): "
+                    f"{metrics.interval_text(entry['test_flag_rate'])}")
+            if policy is not None:
+                text += (f"; under the policy calibrated on {policy.calibration['images']} validation images "
+                         f"to {false_alarm:g}: {metrics.interval_text(entry['policy_test_flag_rate'])}")
+            _log(text)
     cells, table = [], []
     for eps in section["eps"]:
         for approach in approaches:
             identity = {"M": digests["M"], "T": digests[approach]}
+            entry, policy = clean[approach]
             records = []
             for member, params in runs:
                 name = cell_name(member, eps, params, dict(context, models=identity))
-                records.append(run_cell(models, approach, member, params, eps, x, y, index, out_dir, name,
-                                        meta, section["batch_size"], config["seed"], force, verbose, identity))
+                record = run_cell(models, approach, member, params, eps, x, y, index, out_dir, name,
+                                  meta, section["batch_size"], config["seed"], force, verbose, identity)
+                if policy is not None:
+                    npz_path = out_dir / "adversarial" / approach / f"{name}.npz"
+                    record["DAC_policy"] = policy_dac(models[approach], npz_path, y, policy, section["batch_size"])
+                records.append(record)
             cells.extend(records)
-            table.append(table_row(approach, eps, records, attack))
+            row = table_row(approach, eps, records, attack)
+            row["clean_flag_rate"] = entry["test_flag_rate"]
+            if policy is not None:
+                row["clean_flag_rate_policy"] = entry["policy_test_flag_rate"]
+            table.append(row)
     reused = sum(1 for c in cells if c.get("reused"))
     _log(f"{len(cells)} cells: {len(cells) - reused} computed, {reused} reused from {out_dir / 'cells'}")
     return {"attack": attack, "n": int(len(index)), "index": index.tolist(), "models": digests,
-            "cells": cells, "table": table}
+            "cells": cells, "table": table, "false_alarm_target": false_alarm,
+            "false_alarms": {approach: entry for approach, (entry, _) in clean.items()}}

@@ -10,9 +10,13 @@ predictions of M and of every M∘P), ``t_adv`` = M∘P's prediction on x', ``m_
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
+
+INTERVAL_METHOD = "Wilson score interval, 95 %"
+Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,37 @@ class Rate:
     def as_dict(self) -> dict:
         return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator}
 
+    def wilson_interval(self, z: float = Z_95) -> tuple[float, float] | None:
+        """The Wilson score interval of the proportion (95 % for the default ``z``); None when undefined.
+
+        Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 / n or n / n.
+        """
+        n = self.denominator
+        if not n:
+            return None
+        p = self.numerator / n
+        scale = 1.0 + z * z / n
+        centre = (p + z * z / (2 * n)) / scale
+        half = z / scale * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n))
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+    def with_interval(self) -> dict:
+        """:meth:`as_dict` plus ``interval_95`` ([low, high], or None) and ``interval_method`` (its name)."""
+        interval = self.wilson_interval()
+        return {**self.as_dict(), "interval_95": None if interval is None else [round(v, 6) for v in interval],
+                "interval_method": INTERVAL_METHOD}
+
     def __str__(self) -> str:
         return "n/a" if self.value is None else f"{self.value:.3f}"
+
+
+def interval_text(rate: dict | None, digits: int = 3) -> str:
+    """``"0.120 (12/100; 95 % CI 0.07-0.20)"`` from a :meth:`Rate.with_interval` dict; ``n/a`` when undefined."""
+    if not rate or rate.get("value") is None:
+        return "n/a"
+    low, high = rate["interval_95"]
+    return (f"{rate['value']:.{digits}f} ({rate['numerator']}/{rate['denominator']}; 95 % CI "
+            f"{low:.{digits}f}–{high:.{digits}f})")
 
 
 def _arrays(*arrays):
@@ -86,6 +119,15 @@ def detection_adversarial_accuracy(y, t_adv, m_adv) -> Rate:
     """
     y, t, m = _arrays(y, t_adv, m_adv)
     return _rate((t != m) | (m == y), np.ones_like(y, dtype=bool))
+
+
+def detection_accuracy_flagged(y, m_adv, flagged) -> Rate:
+    """DAC under any flagging rule: share of x' either ``flagged`` (bool [N]) or well classified by M.
+
+    With ``flagged = t_adv != m_adv`` it is :func:`detection_adversarial_accuracy` (Equation 4).
+    """
+    y, m, f = _arrays(y, m_adv, flagged)
+    return _rate(f.astype(bool) | (m == y), np.ones_like(y, dtype=bool))
 
 
 CHANCE_MARGIN = 0.05  # absolute accuracy margin above 1/K under which a model counts as at chance level

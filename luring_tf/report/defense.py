@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from luring_tf.names import canonical_attack
+from luring_tf.evaluation.metrics import INTERVAL_METHOD, interval_text
 from luring_tf.storage import files
 from luring_tf.report.paper_values import DEFENSE, DEFENSE_TABLE
 
@@ -66,6 +67,41 @@ def grid_table(record: dict) -> list[str]:
     return lines
 
 
+def _flag_cell(rate: dict | None) -> str:
+    if not rate or rate.get("value") is None:
+        return "n/a"
+    low, high = rate["interval_95"]
+    return f"{rate['value']:.3f} [{low:.3f}, {high:.3f}] of {rate['denominator']}"
+
+
+def false_alarm_lines(record: dict) -> list[str]:
+    """What the detection scheme costs on clean images, per approach, and the calibrated policy's DAC."""
+    alarms = record.get("false_alarms")
+    if not alarms:
+        return []
+    lines = ["", "**False alarms on clean images** (not in the paper): the detection scheme flags x when "
+             "M(x) ≠ T(x), so every flag on a clean image is a false alarm. The evaluation set above is flag-free "
+             "by construction (M and every T are correct on it); the rates below are over the whole clean test "
+             f"split, with their denominator and {INTERVAL_METHOD}.", ""]
+    target = record.get("false_alarm_target")
+    for approach, entry in alarms.items():
+        text = f"- {approach}: the paper's rule flags {interval_text(entry['test_flag_rate'])} clean test images"
+        policy = entry.get("policy")
+        if policy:
+            cal = policy["calibration"]
+            text += (f"; the confidence policy ({policy['description']}) flags "
+                     f"{interval_text(cal['flag_rate'])} of the validation images it was calibrated on and "
+                     f"{interval_text(entry['policy_test_flag_rate'])} held-out clean test images")
+        elif entry.get("policy_note"):
+            text += f" (no calibrated policy: {entry['policy_note']})"
+        lines.append(text + ".")
+    if target is not None and any(e.get("policy") for e in alarms.values()):
+        lines.append(f"- DAC, policy: the DAC of the same adversarial sets when only the policy's flags count "
+                     f"(target false-alarm rate {target:g}); DAC is the paper's rule's. The policy only removes "
+                     "flags, so DAC, policy ≤ DAC.")
+    return lines
+
+
 def defense_markdown(record: dict) -> str:
     """Table 1 / Table 14 layout: per ε and approach, "ours / paper" for AC_M∘P, AC_M and DAC.
 
@@ -76,6 +112,8 @@ def defense_markdown(record: dict) -> str:
     table_name = DEFENSE_TABLE.get(dataset, "the paper")
     paper_attack = attack if attack in ("spsa", "eco", "mim-w") else None
     has_argmin = any("argmin" in row for row in record["table"])
+    has_policy = any("DAC_policy" in row for row in record["table"])
+    has_flags = any("clean_flag_rate" in row for row in record["table"])
     lines = [f"# Defense: {attack} on {dataset} ({record.get('profile', '?')} profile)", "",
              f"Adversarial examples crafted on T = M∘P of each approach over **n = {record['n']}** test images "
              f"classified correctly by M and every M∘P (the denominator of every rate; the paper uses 1000), "
@@ -84,6 +122,8 @@ def defense_markdown(record: dict) -> str:
              "illegible in its text).", ""]
     lines += [*record.get("notes", []), ""] if record.get("notes") else []
     header = ["ε", "approach", *[f"{label} ours / paper" for _, label in METRICS], "n"]
+    header += ["DAC, policy"] if has_policy else []
+    header += ["clean flag rate [95 % CI]"] if has_flags else []
     if has_argmin:
         header += ["runs", "worst run for AC_M (lowest AC_M)", "worst run for DAC (lowest DAC)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -93,6 +133,10 @@ def defense_markdown(record: dict) -> str:
         for i, (key, _) in enumerate(METRICS):
             cells.append(f"{_fmt(row[key])} / {_paper(None if paper is None else paper[i])}")
         cells.append(str(row["n"]))
+        if has_policy:
+            cells.append(_fmt(row.get("DAC_policy")))
+        if has_flags:
+            cells.append(_flag_cell(row.get("clean_flag_rate")))
         if has_argmin:
             argmin = row.get("argmin")
             cells += ([str(row["runs"]), _params(argmin["AC_M"]), _params(argmin["DAC"])] if argmin else
@@ -106,6 +150,7 @@ def defense_markdown(record: dict) -> str:
                   "AC_M∘P is the one of the lowest-AC_M run (reported alongside, not minimised). Every run's cell "
                   "is in the JSON record."]
         lines += grid_table(record)
+    lines += false_alarm_lines(record)
     return "\n".join(lines) + "\n"
 
 

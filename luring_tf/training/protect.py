@@ -8,7 +8,8 @@ or built by a user's ``--component module:function``. Files written beside ``nam
 * ``name_luring_P.h5``: P as the user sees it -- M's inputs to M's inputs
   (``[to_unit, P, from_unit]``; just P when the range is [0,1]);
 * ``name_luring_T.h5``: T = ``Sequential([P_saved, M])``, taking M's own inputs;
-* ``name_luring.json``: the record (input range, component rule, λ, data, agreement ...).
+* ``name_luring.json``: the record (input range, component rule, λ, data, agreement, the clean test
+  images the detection scheme flags -- its false alarms -- with a 95 % Wilson interval ...).
 
 While P trains, its checkpoint lives in ``.checkpoints/name_luring/`` beside ``name.h5``: an
 interrupted protection resumes from its last evaluation when the same command runs again
@@ -223,7 +224,9 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
               "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
               "data": config.get("data"), "seed": config["seed"], "labels": "given" if labelled else LABELS_FROM_M,
               "training": dict(summary, seconds=round(time.time() - start, 1)),
-              "test_agreement": metrics.agreement(t_pred, m_pred).as_dict()}
+              "test_agreement": metrics.agreement(t_pred, m_pred).as_dict(),
+              # the detection scheme's false alarms (paper's rule, M(x) != T(x)) on the clean test images
+              "clean_test_flag_rate": metrics.Rate(int(np.sum(m_pred != t_pred)), int(len(m_pred))).with_interval()}
     if labelled:
         record["test_accuracy_M"] = metrics.accuracy(m_pred, data01.y_test).as_dict()
         record["test_accuracy_T"] = metrics.accuracy(t_pred, data01.y_test).as_dict()
