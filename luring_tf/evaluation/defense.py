@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from luring_tf.storage import files
-from luring_tf.evaluation import metrics
+from luring_tf.evaluation import metrics, paired
 from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
@@ -193,6 +193,11 @@ def table_row(approach: str, eps: float, records: list[dict], attack: str) -> di
             "argmin": argmin, "grid_argmin": grid_argmin(records)}
 
 
+def reported_run(records: list[dict], metric: str, attack: str) -> dict:
+    """The run whose ``metric`` a table row reports (:func:`table_row`): the only run, or its MIM-W / grid arg-min."""
+    return records[0] if len(records) == 1 and attack != "mim-w" else worst_per_metric(records)[metric]
+
+
 def _log(message: str) -> None:
     print(f"[luring-tf] {message}", flush=True)
 
@@ -224,8 +229,9 @@ def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float,
     if json_path.exists() and not force:
         stored = files.read_json(json_path)  # a truncated cell: one-line error, --force recomputes it
         why = _stale(json_path, npz_path, stored, identity)
-        if why is None:
-            return dict(stored, reused=True)
+        if why is None:  # (a cell stored before intervals existed gets them from its counts)
+            return dict(stored, **{k: metrics.with_interval(stored[k]) for k in ("AC_MoP", "AC_M", "DAC")},
+                        reused=True)
         _log(f"recomputing {attack} eps={eps:g} on {approach}: {why}")
     start = time.time()
     x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose,
@@ -252,7 +258,9 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
                 verbose: bool = True) -> dict:
     """Evaluate every approach of ``models`` (``{"M": M, approach: T}``) under ``attack``.
 
-    Returns ``{"attack", "n", "models", "cells": [...], "table": [one row per (eps, approach)]}``;
+    Returns ``{"attack", "n", "models", "cells": [...], "table": [one row per (eps, approach)], "paired"}``
+    (``paired``: Luring − each baseline for AC_M and DAC per ε, paired over the evaluation set with its
+    interval and verdict, :func:`luring_tf.evaluation.paired.defense_pairs`);
     for ``mim-w`` (and any grid of runs) each table row holds the lowest AC_M and the lowest DAC
     over the runs with their arg-min runs (:func:`table_row`). ``models``: the weights digests the
     cells are keyed by.
@@ -272,7 +280,7 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
     context = {"dataset": config["dataset"], "batch_size": section["batch_size"],
                "index": hashlib.sha1(np.asarray(index, dtype=np.int64).tobytes()).hexdigest()[:12]}
     meta = {"dataset": config["dataset"]}
-    cells, table = [], []
+    cells, table, by_row = [], [], {}
     for eps in section["eps"]:
         for approach in approaches:
             identity = {"M": digests["M"], "T": digests[approach]}
@@ -283,7 +291,10 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
                                         meta, section["batch_size"], config["seed"], force, verbose, identity))
             cells.extend(records)
             table.append(table_row(approach, eps, records, attack))
+            by_row[eps, approach] = records
     reused = sum(1 for c in cells if c.get("reused"))
     _log(f"{len(cells)} cells: {len(cells) - reused} computed, {reused} reused from {out_dir / 'cells'}")
+    pairs = paired.defense_pairs(by_row, attack, config["seed"],
+                                 lambda records, metric: reported_run(records, metric, attack))
     return {"attack": attack, "n": int(len(index)), "index": index.tolist(), "models": digests,
-            "cells": cells, "table": table}
+            "cells": cells, "table": table, "paired": pairs}

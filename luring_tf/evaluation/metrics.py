@@ -1,8 +1,8 @@
 """The paper's metrics as pure functions of predicted labels (integer arrays of one length).
 
 Every rate comes back as a :class:`Rate` that keeps its numerator and denominator, so outputs
-can state the denominator, and a rate over an empty set is *undefined* (``value is None``,
-printed ``n/a``), never 0 or NaN.
+can state the denominator and its 95 % Wilson score interval (:mod:`luring_tf.evaluation.intervals`),
+and a rate over an empty set is *undefined* (``value is None``, printed ``n/a``), never 0 or NaN.
 
 Notation: ``y`` = reference label (the true label; on the evaluation sets it equals the clean
 predictions of M and of every M∘P), ``t_adv`` = M∘P's prediction on x', ``m_adv`` = M's.
@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from luring_tf.evaluation import intervals
 
 
 @dataclass(frozen=True)
@@ -26,11 +28,27 @@ class Rate:
     def value(self) -> float | None:
         return self.numerator / self.denominator if self.denominator else None
 
+    @property
+    def interval(self) -> tuple[float | None, float | None]:
+        """95 % Wilson score interval ``(low, high)``; ``(None, None)`` when undefined."""
+        return intervals.wilson(self.numerator, self.denominator)
+
     def as_dict(self) -> dict:
-        return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator}
+        """``value``, ``numerator``, ``denominator``, ``interval`` [low, high] and ``interval_method``."""
+        low, high = self.interval
+        return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator,
+                "interval": None if low is None else [low, high], "interval_method": intervals.method_name()}
 
     def __str__(self) -> str:
         return "n/a" if self.value is None else f"{self.value:.3f}"
+
+
+def with_interval(rate: dict) -> dict:
+    """A stored rate dict (e.g. from a record written before intervals existed) with its Wilson interval added."""
+    if "interval" in rate or rate.get("numerator") is None or rate.get("denominator") is None:
+        return rate
+    return dict(rate, **{k: v for k, v in Rate(rate["numerator"], rate["denominator"]).as_dict().items()
+                         if k in ("interval", "interval_method")})
 
 
 def _arrays(*arrays):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from luring_tf.storage import files
+from luring_tf.report import rates
 from luring_tf.report.paper_values import DEFENSE, DEFENSE_TABLE
 
 METRICS = (("AC_MoP", "AC_M∘P"), ("AC_M", "AC_M"), ("DAC", "DAC"))
@@ -90,7 +91,7 @@ def defense_markdown(record: dict) -> str:
         paper = paper_value(dataset, paper_attack, row["eps"], row["approach"]) if paper_attack else None
         cells = [f"{row['eps']:g}", row["approach"]]
         for i, (key, _) in enumerate(METRICS):
-            cells.append(f"{_fmt(row[key])} / {_paper(None if paper is None else paper[i])}")
+            cells.append(f"{rates.text(row[key], digits=2, counts=False)} / {_paper(None if paper is None else paper[i])}")
         cells.append(str(row["n"]))
         if has_argmin:
             argmin = row.get("argmin")
@@ -105,6 +106,12 @@ def defense_markdown(record: dict) -> str:
                   "AC_M∘P is the one of the lowest-AC_M run (reported alongside, not minimised). Every run's cell "
                   "is in the JSON record."]
         lines += grid_table(record)
+    lines += ["", rates.METHOD_NOTE + " Figure: " + f"defense_{attack}.png."]
+    if record.get("paired"):
+        lines += ["", "## Paired comparisons: Luring − each baseline (AC_M and DAC over the same evaluation set)",
+                  "", "The paper's Table 1 / 14 finding is that Luring has the highest AC_M and DAC. Per ε, the "
+                  "reported run of each approach (its MIM-W arg-min for that metric) on the same clean images:", ""]
+        lines += rates.paired_markdown(record["paired"], digits=2)
     return "\n".join(lines) + "\n"
 
 
@@ -118,5 +125,8 @@ def write_defense(record: dict, out_dir) -> list[Path]:
         paper = paper_value(record["dataset"], record["attack"], row["eps"], row["approach"])
         row["paper"] = None if paper is None else dict(zip(("AC_MoP", "AC_M", "DAC"), paper))
     summary["paper_table"] = DEFENSE_TABLE.get(record["dataset"])
+    from luring_tf.report.defense_figure import write_defense_figure
+
     return [files.write_json(out_dir / f"{stem}.json", summary),
-            files.write_text(out_dir / f"{stem}.md", defense_markdown(record))]
+            files.write_text(out_dir / f"{stem}.md", defense_markdown(record)),
+            *write_defense_figure(record, out_dir / f"{stem}.png")]
