@@ -32,10 +32,10 @@ def _rate(rate: dict) -> str:
 
 
 def _nudge(eps: list) -> float:
-    """A small offset along ε (2 % of the smallest gap, or of ε) to draw the approaches' error bars side by side."""
+    """A small offset along ε (2.5 % of the smallest gap, or of ε) to draw the approaches' error bars side by side."""
     values = sorted(set(eps))
     gaps = [b - a for a, b in zip(values, values[1:])]
-    return 0.02 * (min(gaps) if gaps else (values[0] or 1.0))
+    return 0.025 * (min(gaps) if gaps else (values[0] or 1.0))
 
 
 def table_name(dataset: str) -> str:
@@ -161,9 +161,10 @@ def figure2(record: dict):
         for k, approach in enumerate(approaches):
             mine = [r for r in rows if r["attack"] == attack and r["approach"] == approach]
             step = _nudge([r["eps"] for r in rows if r["attack"] == attack])
-            eps = [r["eps"] + (k - (len(approaches) - 1) / 2) * step for r in mine]
             color = f"C{k}"
-            for metric, style, mark in (("DR", "-", "o"), ("IAR", "--", "s")):
+            for j, (metric, style, mark) in enumerate((("DR", "-", "o"), ("IAR", "--", "s"))):
+                slot = 2 * k + j - (2 * len(approaches) - 1) / 2  # one x offset per (approach, metric)
+                eps = [r["eps"] + slot * step for r in mine]
                 values = [np.nan if r[metric]["value"] is None else r[metric]["value"] for r in mine]
                 axis.errorbar(eps, values, yerr=rates.error_bar([r[metric] for r in mine]), fmt=mark,
                               linestyle=style, color=color, capsize=2.5, markersize=4, linewidth=1.2,
@@ -174,9 +175,11 @@ def figure2(record: dict):
         axis.set_ylim(-0.02, 1.02)
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("rate")
-    axes[0][-1].legend(fontsize=7, loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, fontsize=7, loc="lower center", ncol=min(len(labels), 6),
+                  bbox_to_anchor=(0.5, 0.0))
     figure.suptitle(f"{record['dataset']}: DR (solid) and IAR (dashed), 95 % Wilson intervals", fontsize=10)
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     return figure
 
 
