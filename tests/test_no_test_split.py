@@ -7,7 +7,7 @@ profile's models (M, Stack, Auto, C-E, Luring: checkpoints, warm-up, restarts, l
 choice of the best epoch included) and during the user-model protection (``luring_tf.protect``). Only the
 input check made before anything runs (``images_check.check_data``: shapes, finite values, range) and the two
 reports written *after* a model is final are let through, by name: the test accuracy checked against the
-paper / chance (``paper_models._test_accuracy``) and the protection record's evaluation set
+paper / chance (``paper_models._test_rate``) and the protection record's evaluation set
 (``protect.unit_data``). Real MNIST digits (the shipped sample), the quick profile at tiny sizes; seconds.
 """
 
@@ -76,7 +76,7 @@ def guarded(monkeypatch):
             return _real(*args, **kwargs)
 
         monkeypatch.setattr(trainers, name, counted)
-    monkeypatch.setattr(paper_models, "_test_accuracy", _unsealed(paper_models._test_accuracy))
+    monkeypatch.setattr(paper_models, "_test_rate", _unsealed(paper_models._test_rate))
     monkeypatch.setattr(protect, "unit_data", _unsealed(protect.unit_data))
     import luring_tf.api
 
@@ -140,6 +140,8 @@ def test_the_quick_profiles_trainings_never_read_the_test_split(guarded, tmp_pat
     assert "retraining with lr [0.001]" in log  # M's fallback run: the better of two runs chosen, sealed
     assert "restart 1/1" in log  # tiny C-E / Luring collapse: the restart decided on validation, sealed
     assert all("test_accuracy" in record[name] for name in record)  # reported after training, unsealed
+    assert all(record[name]["test_rate"]["denominator"] == 64 and record[name]["test_rate"]["interval"]
+               for name in record)  # with its denominator and Wilson interval
 
 
 def test_protecting_a_users_model_never_reads_the_test_split(guarded):
