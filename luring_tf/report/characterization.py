@@ -1,6 +1,10 @@
 """Rendering of characterization records: markdown tables, CSV, Figure 2 (DR / IAR) and Figure 3's l0 PNGs.
 
 Everything here reads the JSON record only (never recomputes), so results can be re-rendered.
+Every rate is shown with its denominator and 95 % Wilson score interval (:mod:`luring_tf.report.rates`;
+computed from the counts for records written before intervals existed), Figure 2 draws those intervals as
+error bars, Figure 3 the bootstrap interval of each mean l0, and the paired comparisons Luring − baseline
+(``record["characterization"]["paired"]``) get their own table with a verdict per row.
 Figure 3 (left/middle) is drawn from the characterization attacks' l0 (spec §6): box plots per
 approach for every attack and ε (the paper shows MIM), over the examples kept for DR / IAR.
 """

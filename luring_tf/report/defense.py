@@ -1,4 +1,6 @@
-"""Rendering of the defense results: JSON summary and a markdown table beside the paper's values."""
+"""Rendering of the defense results: JSON summary, a markdown table beside the paper's values (every rate with
+its 95 % Wilson interval; the paired comparisons Luring − baseline with their verdicts) and a figure
+(:mod:`luring_tf.report.defense_figure`)."""
 
 from __future__ import annotations
 
