@@ -68,7 +68,7 @@ def test_protect_an_in_memory_model_on_unlabeled_arrays():
     assert result.record["test_agreement"]["denominator"] == 12
     flags = result.record["clean_test_flag_rate"]  # false alarms of the detection scheme on the clean test images
     assert flags["denominator"] == 12 and flags["numerator"] == 12 - result.record["test_agreement"]["numerator"]
-    assert flags["interval_method"].startswith("Wilson") and flags["interval_95"][0] <= flags["value"]
+    assert flags["interval_method"].startswith("Wilson") and flags["interval"][0] <= flags["value"]
     assert result.protected.layers[-1] is protected.classifier  # T = [P_saved, M] holds the very M
     with pytest.raises(Exception, match="shape"):
         luring_tf.protect(protected.classifier, as_dataset(np.zeros((20, 8, 8, 3), np.float32)))

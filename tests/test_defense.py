@@ -124,7 +124,9 @@ def test_markdown_has_paper_column_denominator_and_both_argmins():
     record = {"dataset": "mnist", "attack": "mim-w", "profile": "quick", "n": 10,
               "table": [table_row("luring", 0.3, records, "mim-w")]}
     text = defense_markdown(record)
-    assert "0.00 / 0.13" in text and "0.50 / 0.69" in text and "0.20 / 0.75" in text
+    # ours with its 95 % Wilson interval over n = 10 / paper
+    assert "0.00 [0.00, 0.28] / 0.13" in text and "0.50 [0.24, 0.76] / 0.69" in text
+    assert "0.20 [0.06, 0.51] / 0.75" in text and "Wilson score" in text
     assert "Table 14" in text and "n = 10" in text
     # lowest AC_M by DIM, lowest DAC by DIM-TI (stored as dim_ti, shown in its one spelling)
     assert "| dim p=1.0 | dim-ti kernel_size=5 |" in text

@@ -44,7 +44,7 @@ def test_calibrated_policy_reaches_its_target_false_alarm_rate_on_held_out_clean
     x = np.concatenate([data.x_val, data.x_test])  # 1,680 clean digits M was not trained on
     s = dp.scores(protected.classifier, protected.protected, x)
     paper = dp.flag_rate(dp.PAPER, s)
-    assert paper.wilson_interval()[0] > 2 * TARGET  # the paper's rule: ~15 % false alarms, far above the target
+    assert paper.interval[0] > 2 * TARGET  # the paper's rule: ~15 % false alarms, far above the target
     # 4-fold cross-calibration: every digit is held out once, under a policy calibrated on the other three folds
     folds = np.array_split(np.random.default_rng(0).permutation(len(x)), 4)
     held_flags, calibrated = 0, []
@@ -60,8 +60,8 @@ def test_calibrated_policy_reaches_its_target_false_alarm_rate_on_held_out_clean
     held_out = Rate(held_flags, len(x))
     # within sampling error: the held-out rate's sampling SD plus the calibration set's (1,260 digits)
     error = 1.96 * math.sqrt(TARGET * (1 - TARGET) * (1 / len(x) + 1 / 1260))
-    assert abs(held_out.value - TARGET) <= error, (held_out.with_interval(), error)
-    low, high = held_out.wilson_interval()
+    assert abs(held_out.value - TARGET) <= error, (held_out.as_dict(), error)
+    low, high = held_out.interval
     assert low <= TARGET <= high
     assert held_out.value < paper.value / 2  # the policy removes most of the paper rule's false alarms
     print(f"held-out clean false alarms: paper rule {paper} of {paper.denominator}, policy {held_out} "
@@ -104,7 +104,7 @@ def test_defense_tables_report_clean_false_alarms_and_dac_with_and_without_the_p
     entry = record["false_alarms"]["blur"]
     flags = entry["test_flag_rate"]
     assert flags["denominator"] == 1000 and flags["interval_method"].startswith("Wilson")
-    assert flags["interval_95"][0] < flags["value"] < flags["interval_95"][1]
+    assert flags["interval"][0] < flags["value"] < flags["interval"][1]
     assert entry["policy"]["calibration"]["images"] == 680
     assert entry["policy_test_flag_rate"]["value"] < flags["value"]
     for row in record["table"]:
@@ -113,13 +113,13 @@ def test_defense_tables_report_clean_false_alarms_and_dac_with_and_without_the_p
         assert row["DAC_policy"]["value"] <= row["DAC"]["value"]  # the policy only removes flags
     assert any(row["DAC_policy"]["value"] < row["DAC"]["value"] for row in record["table"])
     record.update(dataset="mnist", profile="test")  # as the scripts add them
-    json_path, md_path = write_defense(record, tmp_path)
+    json_path, md_path = write_defense(record, tmp_path)[:2]
     stored = json.loads(json_path.read_text())
-    assert stored["table"][0]["clean_flag_rate"]["interval_95"] == flags["interval_95"]
+    assert stored["table"][0]["clean_flag_rate"]["interval"] == flags["interval"]
     assert stored["false_alarms"]["blur"]["policy"]["rule"] == "confidence"
     text = md_path.read_text()
-    assert "DAC, policy" in text and "clean flag rate [95 % CI]" in text and "Wilson score interval" in text
-    assert f"{flags['value']:.3f} [{flags['interval_95'][0]:.3f}, {flags['interval_95'][1]:.3f}] of 1000" in text
+    assert "DAC, policy" in text and "clean flag rate [95 % CI]" in text and "Wilson score" in text
+    assert f"{flags['value']:.3f} [{flags['interval'][0]:.3f}, {flags['interval'][1]:.3f}] ({flags['numerator']}/1000)" in text
     for row in record["table"]:
         print(f"fgsm eps {row['eps']}: DAC {row['DAC']['value']:.2f} (paper rule), DAC {row['DAC_policy']['value']:.2f} "
               f"(policy at {TARGET}); clean flags {flags['value']:.3f} -> {entry['policy_test_flag_rate']['value']:.3f}")

@@ -84,7 +84,11 @@ def test_saved_model_and_tflite_reproduce_keras_and_force_replaces_atomically(tm
     record = luring_tf.export(protected, out, images=x01, tflite=True, quantize=False, serve="legacy")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exported"]  # no temporary folder left
     stored = json.loads((out / "export.json").read_text())
-    assert stored["tflite"]["agreement_with_keras_T"] == {"value": 1.0, "numerator": 40, "denominator": 40}
+    agreement = stored["tflite"]["agreement_with_keras_T"]
+    assert {k: agreement[k] for k in ("value", "numerator", "denominator")} == {"value": 1.0, "numerator": 40,
+                                                                                "denominator": 40}
+    assert agreement["interval"][1] == 1.0 and 0.9 < agreement["interval"][0] < 1.0  # Wilson 40/40: [0.912, 1]
+    assert agreement["interval_method"] == "Wilson score, 95 %"
     assert stored["saved_model"]["detect_agreement"]["label_vs_keras_M"]["value"] == 1.0
     x = protected.input_range.to_model_units(x01)
     loaded = tf.saved_model.load(str(out / "saved_model"))
@@ -140,7 +144,7 @@ def test_public_artefact_exposes_only_T_and_M_stays_in_the_internal_one(tmp_path
     assert stored["tflite"]["file"] == "public/T.tflite"
     flags = stored["clean_test_flag_rate"]
     assert (flags["numerator"], flags["denominator"]) == (int((m != t).sum()), 48)
-    assert flags["interval_method"].startswith("Wilson") and flags["interval_95"][0] < flags["value"]
+    assert flags["interval_method"].startswith("Wilson") and flags["interval"][0] < flags["value"]
     assert stored["detection_policy"]["rule"] == "disagreement"
     assert "public/saved_model (T only" in record["summary"]
     with pytest.raises(UserError, match="serve='m'"):

@@ -64,13 +64,14 @@ def test_at_chance_level_threshold_is_one_over_k_plus_margin():
 
 
 def test_wilson_interval_matches_known_values_and_is_named():
-    from luring_tf.evaluation.metrics import Rate, interval_text
+    from luring_tf.evaluation.intervals import rate_text
+    from luring_tf.evaluation.metrics import Rate
 
-    low, high = Rate(0, 10).wilson_interval()
+    low, high = Rate(0, 10).interval
     assert low == 0.0 and high == pytest.approx(0.2775, abs=1e-4)  # not empty at 0/n, unlike the normal one
-    assert Rate(5, 10).wilson_interval() == pytest.approx((0.2366, 0.7634), abs=1e-4)
-    assert Rate(81, 263).wilson_interval() == pytest.approx((0.2553, 0.3662), abs=1e-4)  # Newcombe (1998)
-    assert Rate(10, 10).wilson_interval()[1] == pytest.approx(1.0) and Rate(0, 0).wilson_interval() is None
-    record = Rate(12, 100).with_interval()
-    assert record["interval_method"] == "Wilson score interval, 95 %" and record["numerator"] == 12
-    assert interval_text(record) == "0.120 (12/100; 95 % CI 0.070–0.198)"
+    assert Rate(5, 10).interval == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert Rate(81, 263).interval == pytest.approx((0.2553, 0.3662), abs=1e-4)  # Newcombe (1998)
+    assert Rate(10, 10).interval[1] == pytest.approx(1.0) and Rate(0, 0).interval == (None, None)
+    record = Rate(12, 100).as_dict()
+    assert record["interval_method"] == "Wilson score, 95 %" and record["numerator"] == 12
+    assert rate_text(record) == "0.120 [0.070, 0.198] (12/100)"

@@ -47,7 +47,7 @@ def test_end_to_end_writes_sets_cells_and_tables(setup, attack, n_runs):
             assert row[key]["denominator"] == 6
         assert row["paper"]["AC_M"] is not None  # Table 14 beside ours
         flags = row["clean_flag_rate"]  # the detection scheme's false alarms on the 40 clean test digits
-        assert flags["denominator"] == 40 and len(flags["interval_95"]) == 2 and "Wilson" in flags["interval_method"]
+        assert flags["denominator"] == 40 and len(flags["interval"]) == 2 and "Wilson" in flags["interval_method"]
         assert row["DAC_policy"]["denominator"] == 6 and row["DAC_policy"]["value"] <= row["DAC"]["value"]
         if attack == "mim-w":
             cells = [c for c in summary["cells"] if c["approach"] == row["approach"]]

@@ -16,7 +16,11 @@ predictions and distortions, keyed by the attack settings, the evaluation set an
 digests of M and of the approach's T (:func:`luring_tf.fingerprint.weights_digest`). A stored
 cell with the same key is reused; one with another key (other settings, or models retrained since)
 is recomputed with a log line and overwritten -- never read as current. A truncated cell is a
-one-line error naming it; ``force`` recomputes every cell. The missing ε of one attack on one T are
+one-line error naming it; ``force`` recomputes every cell.
+
+Every rate carries its denominator and 95 % Wilson score interval (:class:`metrics.Rate`); the mean l0 a
+seeded bootstrap interval; and ``record["paired"]`` holds, per (attack, ε), Luring − each baseline for DR and
+IAR paired over the kept examples (:mod:`luring_tf.evaluation.paired`: interval, McNemar, verdict). The missing ε of one attack on one T are
 crafted in one pass (the evaluation set once per ε, one budget per image, in chunks of ``batch_size``
 images): the graph runs on fuller batches, and each image gets what a run at its own ε gives.
 """
@@ -33,7 +37,7 @@ from luring_tf import names
 
 from luring_tf.data import streams
 from luring_tf.storage import files
-from luring_tf.evaluation import metrics
+from luring_tf.evaluation import intervals, metrics, paired
 from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.evaluation.analysis import per_example_distortions, summary
 from luring_tf.errors import UserError
@@ -177,7 +181,7 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
     _log(f"evaluation set: {len(index)} test images correct for M and {', '.join(approaches)}")
     digests = {name: weights_digest(model) for name, model in models.items()}
     record = {"n_examples": int(len(index)), "index": index.tolist(), "models": digests, "results": [],
-              "figure3": []}
+              "figure3": [], "paired": []}
     cells = {}
     for attack in section["attacks"]:
         params = section["attacks"][attack] or {}
@@ -207,7 +211,9 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
             rows = []
             for approach in approaches:
                 cell = preds[approach]
-                l0 = {"components": summary(cell["l0"][kept]), "pixels": summary(cell["l0_pixels"][kept])}
+                l0 = {key: dict(summary(cell[field][kept]),
+                                mean_interval=list(intervals.mean_interval(cell[field][kept], seed=config["seed"])))
+                      for key, field in (("components", "l0"), ("pixels", "l0_pixels"))}
                 rows.append({
                     "attack": attack, "eps": eps, "approach": approach,
                     "success_rate": metrics.Rate(int(success[approach].sum()), len(y)).as_dict(),
@@ -222,6 +228,9 @@ def characterize(models: dict, data, config: dict, out_dir, force: bool = False,
                     "l0": l0,
                 })
             record["results"].extend(rows)
+            record["paired"].extend(paired.characterization_pairs(
+                attack, eps, y[kept], {a: (preds[a]["t_adv"][kept], preds[a]["m_adv"][kept]) for a in approaches},
+                config["seed"]))
             record["figure3"].append({"attack": attack, "eps": eps, "kept": int(kept.sum()),
                                       "luring_l0_highest": _l0_highest(rows, "mean_l0"),
                                       "luring_l0_pixels_highest": _l0_highest(rows, "mean_l0_pixels")})

@@ -52,7 +52,7 @@ import numpy as np
 
 from luring_tf import names
 from luring_tf.storage import files
-from luring_tf.evaluation import detection_policy, metrics
+from luring_tf.evaluation import detection_policy, intervals, metrics, paired
 from luring_tf.evaluation.adversarial import craft, predict_labels, select_examples
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
@@ -235,6 +235,11 @@ def table_row(approach: str, eps: float, records: list[dict], attack: str) -> di
     return row
 
 
+def reported_run(records: list[dict], metric: str, attack: str) -> dict:
+    """The run whose ``metric`` a table row reports (:func:`table_row`): the only run, or its MIM-W / grid arg-min."""
+    return records[0] if len(records) == 1 and attack != "mim-w" else worst_per_metric(records)[metric]
+
+
 def _log(message: str) -> None:
     print(f"[luring-tf] {message}", flush=True)
 
@@ -266,8 +271,9 @@ def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float,
     if json_path.exists() and not force:
         stored = files.read_json(json_path)  # a truncated cell: one-line error, --force recomputes it
         why = _stale(json_path, npz_path, stored, identity)
-        if why is None:  # a cell stored as mim_ti reads back as mim-ti
-            return dict(stored, attack=attack, reused=True)
+        if why is None:  # stored as mim_ti reads back as mim-ti; a cell stored before intervals gets them
+            return dict(stored, **{k: metrics.with_interval(stored[k]) for k in ("AC_MoP", "AC_M", "DAC")},
+                        attack=attack, reused=True)
         _log(f"recomputing {attack} eps={eps:g} on {approach}: {why}")
     start = time.time()
     x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose,
@@ -318,13 +324,13 @@ def false_alarms(models: dict, data, approaches, false_alarm: float | None, batc
         names = ("M", f"{approach}_T")
         test = detection_policy.scores(models["M"], models[approach], data.x_test, batch_size, names)
         entry = {"test_images": len(test), "paper_rule": detection_policy.PAPER.describe(),
-                 "test_flag_rate": detection_policy.flag_rate(detection_policy.PAPER, test).with_interval()}
+                 "test_flag_rate": detection_policy.flag_rate(detection_policy.PAPER, test).as_dict()}
         policy = None
         if x_val is not None:
             val = detection_policy.scores(models["M"], models[approach], x_val, batch_size, names)
             policy = detection_policy.calibrate(val, false_alarm)
             entry["policy"] = policy.as_dict()
-            entry["policy_test_flag_rate"] = detection_policy.flag_rate(policy, test).with_interval()
+            entry["policy_test_flag_rate"] = detection_policy.flag_rate(policy, test).as_dict()
         elif false_alarm is not None:
             entry["policy"] = None
             entry["policy_note"] = "no validation split to calibrate a detection policy on"
@@ -347,7 +353,9 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
                 verbose: bool = True, false_alarm: float | None = DEFAULT_FALSE_ALARM) -> dict:
     """Evaluate every approach of ``models`` (``{"M": M, approach: T}``) under ``attack``.
 
-    Returns ``{"attack", "n", "models", "cells": [...], "table": [one row per (eps, approach)]}``;
+    Returns ``{"attack", "n", "models", "cells": [...], "table": [one row per (eps, approach)], "paired"}``
+    (``paired``: Luring − each baseline for AC_M and DAC per ε, paired over the evaluation set with its
+    interval and verdict, :func:`luring_tf.evaluation.paired.defense_pairs`);
     for ``mim-w`` (and any grid of runs) each table row holds the lowest AC_M and the lowest DAC
     over the runs with their arg-min runs (:func:`table_row`). ``models``: the weights digests the
     cells are keyed by. Every row also holds ``clean_flag_rate`` (the paper rule's false alarms on the clean
@@ -376,12 +384,12 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
     if verbose:
         for approach, (entry, policy) in clean.items():
             text = (f"clean test images flagged on {approach} (false alarms, M(x) ≠ T(x)): "
-                    f"{metrics.interval_text(entry['test_flag_rate'])}")
+                    f"{intervals.rate_text(entry['test_flag_rate'])}")
             if policy is not None:
                 text += (f"; under the policy calibrated on {policy.calibration['images']} validation images "
-                         f"to {false_alarm:g}: {metrics.interval_text(entry['policy_test_flag_rate'])}")
+                         f"to {false_alarm:g}: {intervals.rate_text(entry['policy_test_flag_rate'])}")
             _log(text)
-    cells, table = [], []
+    cells, table, by_row = [], [], {}
     for eps in section["eps"]:
         for approach in approaches:
             identity = {"M": digests["M"], "T": digests[approach]}
@@ -401,8 +409,11 @@ def run_defense(models: dict, data, config: dict, attack: str, out_dir, force: b
             if policy is not None:
                 row["clean_flag_rate_policy"] = entry["policy_test_flag_rate"]
             table.append(row)
+            by_row[eps, approach] = records
     reused = sum(1 for c in cells if c.get("reused"))
     _log(f"{len(cells)} cells: {len(cells) - reused} computed, {reused} reused from {out_dir / 'cells'}")
+    pairs = paired.defense_pairs(by_row, attack, config["seed"],
+                                 lambda records, metric: reported_run(records, metric, attack))
     return {"attack": attack, "n": int(len(index)), "index": index.tolist(), "models": digests,
-            "cells": cells, "table": table, "false_alarm_target": false_alarm,
+            "cells": cells, "table": table, "paired": pairs, "false_alarm_target": false_alarm,
             "false_alarms": {approach: entry for approach, (entry, _) in clean.items()}}

@@ -171,6 +171,6 @@ def calibrate(s: Scores, false_alarm: float, split: str = "validation") -> Detec
         threshold, binding = float((disagree[allowed - 1] + disagree[allowed]) / 2.0), True
     policy = DetectionPolicy(CONFIDENCE_RULE, threshold, alpha)
     reached = flag_rate(policy, s)
-    calibration = {"split": split, "images": n, "flag_rate": reached.with_interval(),
-                   "paper_rule_flag_rate": flag_rate(PAPER, s).with_interval(), "binding": binding}
+    calibration = {"split": split, "images": n, "flag_rate": reached.as_dict(),
+                   "paper_rule_flag_rate": flag_rate(PAPER, s).as_dict(), "binding": binding}
     return dataclasses.replace(policy, calibration=calibration)

@@ -1,8 +1,8 @@
 """The paper's metrics as pure functions of predicted labels (integer arrays of one length).
 
 Every rate comes back as a :class:`Rate` that keeps its numerator and denominator, so outputs
-can state the denominator, and a rate over an empty set is *undefined* (``value is None``,
-printed ``n/a``), never 0 or NaN.
+can state the denominator and its 95 % Wilson score interval (:mod:`luring_tf.evaluation.intervals`),
+and a rate over an empty set is *undefined* (``value is None``, printed ``n/a``), never 0 or NaN.
 
 Notation: ``y`` = reference label (the true label; on the evaluation sets it equals the clean
 predictions of M and of every M∘P), ``t_adv`` = M∘P's prediction on x', ``m_adv`` = M's.
@@ -10,13 +10,11 @@ predictions of M and of every M∘P), ``t_adv`` = M∘P's prediction on x', ``m_
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-INTERVAL_METHOD = "Wilson score interval, 95 %"
-Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
+from luring_tf.evaluation import intervals
 
 
 @dataclass(frozen=True)
@@ -30,40 +28,27 @@ class Rate:
     def value(self) -> float | None:
         return self.numerator / self.denominator if self.denominator else None
 
+    @property
+    def interval(self) -> tuple[float | None, float | None]:
+        """95 % Wilson score interval ``(low, high)``; ``(None, None)`` when undefined."""
+        return intervals.wilson(self.numerator, self.denominator)
+
     def as_dict(self) -> dict:
-        return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator}
-
-    def wilson_interval(self, z: float = Z_95) -> tuple[float, float] | None:
-        """The Wilson score interval of the proportion (95 % for the default ``z``); None when undefined.
-
-        Unlike the normal approximation it stays inside [0, 1] and is not empty at 0 / n or n / n.
-        """
-        n = self.denominator
-        if not n:
-            return None
-        p = self.numerator / n
-        scale = 1.0 + z * z / n
-        centre = (p + z * z / (2 * n)) / scale
-        half = z / scale * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n))
-        return max(0.0, centre - half), min(1.0, centre + half)
-
-    def with_interval(self) -> dict:
-        """:meth:`as_dict` plus ``interval_95`` ([low, high], or None) and ``interval_method`` (its name)."""
-        interval = self.wilson_interval()
-        return {**self.as_dict(), "interval_95": None if interval is None else [round(v, 6) for v in interval],
-                "interval_method": INTERVAL_METHOD}
+        """``value``, ``numerator``, ``denominator``, ``interval`` [low, high] and ``interval_method``."""
+        low, high = self.interval
+        return {"value": self.value, "numerator": self.numerator, "denominator": self.denominator,
+                "interval": None if low is None else [low, high], "interval_method": intervals.method_name()}
 
     def __str__(self) -> str:
         return "n/a" if self.value is None else f"{self.value:.3f}"
 
 
-def interval_text(rate: dict | None, digits: int = 3) -> str:
-    """``"0.120 (12/100; 95 % CI 0.07-0.20)"`` from a :meth:`Rate.with_interval` dict; ``n/a`` when undefined."""
-    if not rate or rate.get("value") is None:
-        return "n/a"
-    low, high = rate["interval_95"]
-    return (f"{rate['value']:.{digits}f} ({rate['numerator']}/{rate['denominator']}; 95 % CI "
-            f"{low:.{digits}f}–{high:.{digits}f})")
+def with_interval(rate: dict) -> dict:
+    """A stored rate dict (e.g. from a record written before intervals existed) with its Wilson interval added."""
+    if "interval" in rate or rate.get("numerator") is None or rate.get("denominator") is None:
+        return rate
+    return dict(rate, **{k: v for k, v in Rate(rate["numerator"], rate["denominator"]).as_dict().items()
+                         if k in ("interval", "interval_method")})
 
 
 def _arrays(*arrays):

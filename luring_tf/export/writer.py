@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from luring_tf.errors import UserError
-from luring_tf.evaluation import detection_policy, metrics
+from luring_tf.evaluation import detection_policy, intervals, metrics
 from luring_tf.images_check import check_images, graph_check
 from luring_tf.storage import files
 
@@ -294,10 +294,10 @@ def export_protected(protected, path, *, images=None, tflite: bool = True, quant
             flagged = policy.flags(s.m_pred, s.t_pred, s.t_prob_of_m)
             record["test_images"] = int(len(x))
             # the detection scheme's false alarms on the clean test images, under the exported policy
-            record["clean_test_flag_rate"] = metrics.Rate(int(flagged.sum()), int(len(x))).with_interval()
+            record["clean_test_flag_rate"] = metrics.Rate(int(flagged.sum()), int(len(x))).as_dict()
             if policy.rule != detection_policy.PAPER_RULE:
                 record["clean_test_flag_rate_paper_rule"] = detection_policy.flag_rate(
-                    detection_policy.PAPER, s).with_interval()
+                    detection_policy.PAPER, s).as_dict()
             if legacy:
                 record["saved_model"]["detect_agreement"] = _detect_agreement(folders["legacy"], x, s, flagged)
             else:
@@ -321,7 +321,7 @@ def export_protected(protected, path, *, images=None, tflite: bool = True, quant
     parts = [f"export written to {path}: {what}"]
     if "clean_test_flag_rate" in record:
         parts.append(f"clean test images flagged (false alarms, {policy.describe()}): "
-                     f"{metrics.interval_text(record['clean_test_flag_rate'])}")
+                     f"{intervals.rate_text(record['clean_test_flag_rate'])}")
     if tflite:
         rate = record["tflite"]["agreement_with_keras_T"]
         parts.append(f"{tflite_path}{' (quantized)' if quantize else ''} agreeing with the Keras T on "

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from luring_tf.report import rates
 from luring_tf.report.defense import _params
 from luring_tf.report.paper_values import TABLE_18, TABLE_19
 from luring_tf.storage import files
@@ -66,9 +67,10 @@ def table18_markdown(dataset: str, rows: dict, profile: str = "?") -> str:
     for key, row in rows.items():
         ref = paper.get(key, (None, None))
         agree = row.get("agreement_on_truth")
-        lines.append(f"| {_label(key)} | {_fmt(row['test_accuracy'])} / {_paper(ref[0])} | "
-                     + ("– | " if agree is None else f"{_fmt(agree)} / {_paper(ref[1])} | ")
+        lines.append(f"| {_label(key)} | {rates.text(row['test_accuracy'], counts=False)} / {_paper(ref[0])} | "
+                     + ("– | " if agree is None else f"{rates.text(agree, counts=False)} / {_paper(ref[1])} | ")
                      + f"{row['test_accuracy']['denominator']} |")
+    lines += ["", rates.METHOD_NOTE]
     missing = [label for base, label in BASES if base not in {k.split('_')[0] for k in rows}]
     if missing:
         lines += ["", f"No {' / '.join(missing)} models were found: train them with run_characterization.py "
@@ -95,15 +97,16 @@ def table19_markdown(record: dict) -> str:
         ref = paper.get(row["base"], (None,) * 3) if on_paper else (None,) * 3
         cells = [f"{row['eps']:g}", _label(f"{row['base']}_{row['approach']}")]
         for i, key in enumerate(("AC_M_wb", "AC_M", "DAC")):
-            cells.append(f"{_fmt(row[key], 2)} / {_paper(ref[i])}")
+            cells.append(f"{rates.text(row[key], 2, counts=False)} / {_paper(ref[i])}")
         argmin = row.get("argmin") or {}
         cells += [str(row["n"])] + [_run(argmin.get(k)) for k in ("AC_M", "DAC")]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Paper finding (App. H.2): DAC of AdvTrain-Luring > DAC of Base-Luring. Here:"]
+    lines += ["", rates.METHOD_NOTE, "", "Paper finding (App. H.2): DAC of AdvTrain-Luring > DAC of Base-Luring "
+              "(point estimates; the two have their own evaluation sets, so no paired test). Here:"]
     for finding in record.get("findings", []):
         verdict = {True: "holds", False: "does not hold", None: "undefined"}[finding["holds"]]
-        lines.append(f"- ε = {finding['eps']:g}, {finding['approach']}: DAC {_fmt(finding['advtrain'], 2)} (AdvTrain) "
-                     f"vs {_fmt(finding['base'], 2)} (Base): {verdict}")
+        lines.append(f"- ε = {finding['eps']:g}, {finding['approach']}: DAC {rates.text(finding['advtrain'], 2)} (AdvTrain) "
+                     f"vs {rates.text(finding['base'], 2)} (Base): {verdict}")
     return "\n".join(lines) + "\n"
 
 

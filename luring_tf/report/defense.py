@@ -1,12 +1,15 @@
-"""Rendering of the defense results: JSON summary and a markdown table beside the paper's values."""
+"""Rendering of the defense results: JSON summary, a markdown table beside the paper's values (every rate with
+its 95 % Wilson interval; the paired comparisons Luring − baseline with their verdicts) and a figure
+(:mod:`luring_tf.report.defense_figure`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from luring_tf.names import canonical_attack
-from luring_tf.evaluation.metrics import INTERVAL_METHOD, interval_text
+from luring_tf.evaluation import intervals
 from luring_tf.storage import files
+from luring_tf.report import rates
 from luring_tf.report.paper_values import DEFENSE, DEFENSE_TABLE
 
 METRICS = (("AC_MoP", "AC_M∘P"), ("AC_M", "AC_M"), ("DAC", "DAC"))
@@ -67,13 +70,6 @@ def grid_table(record: dict) -> list[str]:
     return lines
 
 
-def _flag_cell(rate: dict | None) -> str:
-    if not rate or rate.get("value") is None:
-        return "n/a"
-    low, high = rate["interval_95"]
-    return f"{rate['value']:.3f} [{low:.3f}, {high:.3f}] of {rate['denominator']}"
-
-
 def false_alarm_lines(record: dict) -> list[str]:
     """What the detection scheme costs on clean images, per approach, and the calibrated policy's DAC."""
     alarms = record.get("false_alarms")
@@ -82,16 +78,16 @@ def false_alarm_lines(record: dict) -> list[str]:
     lines = ["", "**False alarms on clean images** (not in the paper): the detection scheme flags x when "
              "M(x) ≠ T(x), so every flag on a clean image is a false alarm. The evaluation set above is flag-free "
              "by construction (M and every T are correct on it); the rates below are over the whole clean test "
-             f"split, with their denominator and {INTERVAL_METHOD}.", ""]
+             f"split, with their denominator and {intervals.method_name()} interval.", ""]
     target = record.get("false_alarm_target")
     for approach, entry in alarms.items():
-        text = f"- {approach}: the paper's rule flags {interval_text(entry['test_flag_rate'])} clean test images"
+        text = f"- {approach}: the paper's rule flags {intervals.rate_text(entry['test_flag_rate'])} clean test images"
         policy = entry.get("policy")
         if policy:
             cal = policy["calibration"]
             text += (f"; the confidence policy ({policy['description']}) flags "
-                     f"{interval_text(cal['flag_rate'])} of the validation images it was calibrated on and "
-                     f"{interval_text(entry['policy_test_flag_rate'])} held-out clean test images")
+                     f"{intervals.rate_text(cal['flag_rate'])} of the validation images it was calibrated on and "
+                     f"{intervals.rate_text(entry['policy_test_flag_rate'])} held-out clean test images")
         elif entry.get("policy_note"):
             text += f" (no calibrated policy: {entry['policy_note']})"
         lines.append(text + ".")
@@ -131,12 +127,12 @@ def defense_markdown(record: dict) -> str:
         paper = paper_value(dataset, paper_attack, row["eps"], row["approach"]) if paper_attack else None
         cells = [f"{row['eps']:g}", row["approach"]]
         for i, (key, _) in enumerate(METRICS):
-            cells.append(f"{_fmt(row[key])} / {_paper(None if paper is None else paper[i])}")
+            cells.append(f"{rates.text(row[key], digits=2, counts=False)} / {_paper(None if paper is None else paper[i])}")
         cells.append(str(row["n"]))
         if has_policy:
             cells.append(_fmt(row.get("DAC_policy")))
         if has_flags:
-            cells.append(_flag_cell(row.get("clean_flag_rate")))
+            cells.append(rates.text(row.get("clean_flag_rate")))
         if has_argmin:
             argmin = row.get("argmin")
             cells += ([str(row["runs"]), _params(argmin["AC_M"]), _params(argmin["DAC"])] if argmin else
@@ -151,6 +147,12 @@ def defense_markdown(record: dict) -> str:
                   "is in the JSON record."]
         lines += grid_table(record)
     lines += false_alarm_lines(record)
+    lines += ["", rates.METHOD_NOTE + " Figure: " + f"defense_{attack}.png."]
+    if record.get("paired"):
+        lines += ["", "## Paired comparisons: Luring − each baseline (AC_M and DAC over the same evaluation set)",
+                  "", "The paper's Table 1 / 14 finding is that Luring has the highest AC_M and DAC. Per ε, the "
+                  "reported run of each approach (its MIM-W arg-min for that metric) on the same clean images:", ""]
+        lines += rates.paired_markdown(record["paired"], digits=2)
     return "\n".join(lines) + "\n"
 
 
@@ -164,5 +166,8 @@ def write_defense(record: dict, out_dir) -> list[Path]:
         paper = paper_value(record["dataset"], record["attack"], row["eps"], row["approach"])
         row["paper"] = None if paper is None else dict(zip(("AC_MoP", "AC_M", "DAC"), paper))
     summary["paper_table"] = DEFENSE_TABLE.get(record["dataset"])
+    from luring_tf.report.defense_figure import write_defense_figure
+
     return [files.write_json(out_dir / f"{stem}.json", summary),
-            files.write_text(out_dir / f"{stem}.md", defense_markdown(record))]
+            files.write_text(out_dir / f"{stem}.md", defense_markdown(record)),
+            *write_defense_figure(record, out_dir / f"{stem}.png")]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from luring_tf.report.defense import _fmt, _paper, _params
+from luring_tf.report import rates
+from luring_tf.report.defense import _paper, _params
 from luring_tf.report.paper_values import TABLE_20
 from luring_tf.storage import files
 
@@ -50,8 +51,10 @@ def table20_markdown(record: dict) -> str:
     for row in record["table"]:
         paper = paper_value(dataset, row["eps"], row["approach"]) if paper_shown else None
         cells = [f"{row['eps']:g}", row["approach"]]
-        cells += [f"{_fmt(row[key])} / {_paper(None if paper is None else paper[i])}" for i, key in enumerate(METRICS)]
-        cells += [_fmt(row.get("DAC_signature")) if "DAC_signature" in row else "–", str(row["n"]),
+        cells += [f"{rates.text(row[key], 2, counts=False)} / {_paper(None if paper is None else paper[i])}"
+                  for i, key in enumerate(METRICS)]
+        cells += [rates.text(row.get("DAC_signature"), 2, counts=False) if "DAC_signature" in row else "–",
+                  str(row["n"]),
                   str(row.get("runs", 1))]
         argmin = row.get("argmin") or {}
         cells += [_params(argmin[k]) if k in argmin else "" for k in ("AC_M", "DAC", "DAC_signature")]
@@ -61,7 +64,7 @@ def table20_markdown(record: dict) -> str:
               "named beside it; AC_M∘P is the lowest-AC_M run's.",
               "", f"Signature detector: features at the {det['layer']}, threshold per predicted label at "
               f"{100 * det['fpr']:g} % false positives on clean validation images; realised false-positive rate on "
-              f"{fpr['denominator']} clean test images: {_fmt(fpr)}."]
+              f"{fpr['denominator']} clean test images: {rates.text(fpr, 2)}.", "", rates.METHOD_NOTE]
     verdicts = [(row["eps"], weak_transfer(row)) for row in record["table"] if row["approach"] == "trapdoor"]
     if verdicts:
         holds = all(v for _, v in verdicts if v is not None)

@@ -76,11 +76,18 @@ def _record(models_dir: Path, name: str, summary: dict) -> None:
     files.write_json(path, record)
 
 
-def _test_accuracy(model, data) -> tuple[float, int]:
-    """Test accuracy of a softmax (or logits) model and its number of classes (streamed test split when no array)."""
+def _test_rate(model, data) -> tuple[metrics.Rate, int]:
+    """Test accuracy (a Rate: count, denominator, Wilson interval) of a softmax (or logits) model and its number
+    of classes (streamed test split when no array). A report on a final model: never used to choose anything."""
     x = data.x_test if getattr(data, "x_test", None) is not None else streams.stream(data, "test", 500)
     scores = inference.outputs(model, x, 500)
-    return float(np.mean(np.argmax(scores, axis=1) == np.asarray(data.y_test))), int(scores.shape[-1])
+    correct = np.argmax(scores, axis=1) == np.asarray(data.y_test)
+    return metrics.Rate(int(correct.sum()), int(len(correct))), int(scores.shape[-1])
+
+
+def _rate_summary(rate: metrics.Rate) -> dict:
+    """``test_accuracy`` (rounded) and ``test_rate`` (count, denominator, Wilson interval) for training.json."""
+    return {"test_accuracy": round(float(rate.value), 4), "test_rate": rate.as_dict()}
 
 
 def _warning(text: str) -> dict:
@@ -91,30 +98,32 @@ def _warning(text: str) -> dict:
 
 def check_classifier(model, data, dataset: str) -> dict:
     """M's test accuracy against the paper's (Table 8): a warning when more than ``PAPER_GAP`` under it."""
-    accuracy, _ = _test_accuracy(model, data)
+    rate, _ = _test_rate(model, data)
+    accuracy, shown = float(rate.value), {"test_rate": rate.as_dict()}
     paper = MODEL_TABLES.get(dataset, {}).get("M", (None, None))[0]
     below = paper is not None and accuracy < paper - PAPER_GAP
     if below:
         fix = ("use MobileNetV2's ImageNet weights (model.weights=imagenet or their file) and the standard "
                "evaluation preprocessing" if dataset in PRETRAINED_M else
                "train it longer (--set train.base.epochs=...) or on more data")
-        return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": True,
+        return {"test_accuracy": round(accuracy, 4), **shown, "paper_test_accuracy": paper, "below_paper": True,
                 **_warning(f"M's test accuracy {accuracy:.3f} is more than {100 * PAPER_GAP:g} points under the "
                            f"paper's {paper:.3f}: every number measured against this M shifts; {fix}, then --retrain")}
-    return {"test_accuracy": round(accuracy, 4), "paper_test_accuracy": paper, "below_paper": False}
+    return {"test_accuracy": round(accuracy, 4), **shown, "paper_test_accuracy": paper, "below_paper": False}
 
 
 def check_protected(approach: str, model, data) -> dict:
     """T's test accuracy: a warning when it is at chance level (``metrics.at_chance_level``)."""
-    accuracy, classes = _test_accuracy(model, data)
+    rate, classes = _test_rate(model, data)
+    accuracy, shown = float(rate.value), {"test_rate": rate.as_dict()}
     at_chance = metrics.at_chance_level(accuracy, classes)
     if at_chance:
-        return {"test_accuracy": round(accuracy, 4), "at_chance": True,
+        return {"test_accuracy": round(accuracy, 4), **shown, "at_chance": True,
                 **_warning(f"{approach} T's test accuracy {accuracy:.3f} is at chance level (1/{classes} + "
                            f"{metrics.CHANCE_MARGIN:g} or less): it learned nothing; train it longer (--set train."
                            f"{approach}.{'epochs' if approach in ('stack', 'auto') else 'steps'}=...) or with "
                            "another --seed, then --retrain")}
-    return {"test_accuracy": round(accuracy, 4), "at_chance": False}
+    return {"test_accuracy": round(accuracy, 4), **shown, "at_chance": False}
 
 
 def obtain_classifier(data, config: dict, models_dir, retrain: bool = False, section: str = "base"):
@@ -155,7 +164,7 @@ def train_and_save_classifier(data, config: dict, models_dir, section: str = "ba
     seconds = round(time.time() - start, 1)
     save_model(model, model_paths(models_dir)["M"], overwrite=True)
     check = (check_classifier(model, data, dataset) if section == "base"  # Table 8 is the standard M's
-             else {"test_accuracy": round(_test_accuracy(model, data)[0], 4)})
+             else _rate_summary(_test_rate(model, data)[0]))
     return model, dict(summary, seconds=seconds, section=section, **check)
 
 

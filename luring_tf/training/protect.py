@@ -226,7 +226,7 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
               "training": dict(summary, seconds=round(time.time() - start, 1)),
               "test_agreement": metrics.agreement(t_pred, m_pred).as_dict(),
               # the detection scheme's false alarms (paper's rule, M(x) != T(x)) on the clean test images
-              "clean_test_flag_rate": metrics.Rate(int(np.sum(m_pred != t_pred)), int(len(m_pred))).with_interval()}
+              "clean_test_flag_rate": metrics.Rate(int(np.sum(m_pred != t_pred)), int(len(m_pred))).as_dict()}
     if labelled:
         record["test_accuracy_M"] = metrics.accuracy(m_pred, data01.y_test).as_dict()
         record["test_accuracy_T"] = metrics.accuracy(t_pred, data01.y_test).as_dict()
