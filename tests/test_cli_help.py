@@ -63,12 +63,13 @@ def refused(capsys, parse, argv) -> str:
     return err
 
 
+# --profile is not among them: a --config file may define profiles of its own (test_unknown_profile_...)
 EXPECTED = {  # the enumerated options of each script: all have their choices in --help
-    "run_characterization.py": {"--dataset", "--profile", "--data-source", "--approaches", "--strategy", "--attacks",
+    "run_characterization.py": {"--dataset", "--data-source", "--approaches", "--strategy", "--attacks",
                                 "--base"},
-    "run_defense.py": {"--dataset", "--profile", "--data-source", "--approaches", "--strategy", "--attack", "--public",
+    "run_defense.py": {"--dataset", "--data-source", "--approaches", "--strategy", "--attack", "--public",
                        "--base"},
-    "run_analysis.py": {"--dataset", "--profile", "--data-source", "--approaches", "--strategy"},
+    "run_analysis.py": {"--dataset", "--data-source", "--approaches", "--strategy"},
 }
 
 
@@ -151,3 +152,15 @@ def test_strategy_is_taken_by_the_three_run_scripts_only(capsys):
     assert "--strategy" not in help_text(capsys, profiles.main)
     export = help_text(capsys, export_parse)
     assert "--strategy " not in export.split("example:")[0]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_unknown_profile_is_refused_in_one_line_naming_the_profiles(script):
+    from luring_tf.errors import UserError
+
+    module = SCRIPTS[script]
+    assert module.configuration(module.parse(["--profile", "paper"]))["profile"] == "paper"
+    with pytest.raises(UserError) as refusal:
+        module.configuration(module.parse(["--profile", "bogus"]))
+    message = str(refusal.value)
+    assert "\n" not in message and "'bogus'" in message and "paper" in message and "quick" in message

@@ -129,9 +129,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_profile: str =
     add_choice(data, "--dataset", datasets, "dataset", default="mnist",
                help="the data set, its configuration (luring_tf/configs/<dataset>.yaml) and its models (default: %(default)s)",
                refused=refused_datasets)
-    add_choice(execution, "--profile", profile_names(), "profile", default=default_profile,
-               help="configuration profile in luring_tf/configs/<dataset>.yaml: quick (CPU, minutes) or paper (the paper's "
-                    "sizes, GPU work) (default: %(default)s)")
+    # No argparse choices: a --config file (parsed with this flag) may define profiles of its own; an unknown
+    # name is refused in one line naming the valid ones when the configuration is resolved, before any work.
+    execution.add_argument("--profile", default=default_profile, metavar="PROFILE",
+                           help="configuration profile in luring_tf/configs/<dataset>.yaml: quick (CPU, minutes) or "
+                                "paper (the paper's sizes, GPU work), or one your --config file defines "
+                                "(default: %(default)s)")
     execution.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                            help="override any configuration value, e.g. --set train.luring.steps=500 (repeatable); "
                                 "wins over the profile and over what a mode implies, a dedicated flag (--seed, "

@@ -271,9 +271,10 @@ def run_cell(models: dict, approach: str, attack: str, params: dict, eps: float,
     if json_path.exists() and not force:
         stored = files.read_json(json_path)  # a truncated cell: one-line error, --force recomputes it
         why = _stale(json_path, npz_path, stored, identity)
-        if why is None:  # stored as mim_ti reads back as mim-ti; a cell stored before intervals gets them
+        if why is None:  # stored as mim_ti reads back as mim-ti; a cell stored before intervals gets them;
+            # its adversarial set is named where it lies now (the stored path may be relative to another folder)
             return dict(stored, **{k: metrics.with_interval(stored[k]) for k in ("AC_MoP", "AC_M", "DAC")},
-                        attack=attack, reused=True)
+                        attack=attack, adversarial_set=str(npz_path), reused=True)
         _log(f"recomputing {attack} eps={eps:g} on {approach}: {why}")
     start = time.time()
     x_adv, info = craft(attack, models[approach], x, y, eps, params, batch_size, seed, verbose,
