@@ -427,6 +427,35 @@ def test_models_of_one_architecture_share_one_trace_each_with_its_own_weights():
     assert compiled.tracing_count(lambda_model, key) == 1 and compiled.tracing_count(model, key) == traces[0]
 
 
+def _normalized_digit_classifier(adapt_on: np.ndarray) -> keras.Model:
+    """A digit classifier whose first layer is a ``Normalization`` adapted on ``adapt_on`` (its mean and variance
+    are constants of the layer, not variables); the other weights are the same for every call."""
+    keras.utils.set_random_seed(3)
+    normalization = keras.layers.Normalization()
+    normalization.adapt(adapt_on)
+    return keras.Sequential([keras.Input((28, 28, 1)), normalization, keras.layers.Flatten(),
+                             keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+
+
+@pytest.mark.parametrize("name,params", [("fgsm", {}), ("mim", {"nb_iter": 5})])
+def test_models_sharing_a_graph_are_attacked_through_their_own_normalization(name, params):
+    """issue 27 #2: two models of one architecture whose adapted Normalization holds other statistics (real digits,
+    and the same digits inverted) each get exactly what their own model gives, bit for bit."""
+    from real_digits import digits
+
+    x, y = digits(17, "test")  # a batch size no other test uses
+    x_adapt, _ = digits(200)
+    differing, largest = [], []
+    for statistics in (x_adapt, 1.0 - x_adapt):  # means 0.13 and 0.87
+        model = _normalized_digit_classifier(statistics)
+        shared = attacks.get(name)(model, x, y, eps=0.1, **params).x_adv
+        own = attacks.get(name)(lambda t, m=model: m(t, training=False), x, y, eps=0.1, **params).x_adv
+        differing.append(int((shared != own).sum()))
+        largest.append(float(np.abs(shared - own).max()))
+    print(f"{name}: pixels differing from the model's own attack: {differing} of {x.size} (at most {largest})")
+    assert differing == [0, 0]
+
+
 PER_IMAGE = [("fgsm", {}), ("pgd", {"nb_iter": 4, "eps_iter": 0.05, "rand_init": False}), ("mim", {"nb_iter": 4}),
              ("miml2", {"nb_iter": 4, "l2_bound": 2.0, "eps_iter": 0.2})]
 
