@@ -136,7 +136,8 @@ def test_inner_pgd_of_a_fused_softmax_m_attacks_m_as_trained_not_its_initial_las
     x_test, y_test = digits(64, "test")
     view = np.asarray(trainer._logits(x_test), np.float64)
     log_m = np.log(np.asarray(model(x_test, training=False), np.float64))
-    shifted = view - view.max(1, keepdims=True) - np.log(np.exp(view - view.max(1, keepdims=True)).sum(1, keepdims=True))
+    top = view - view.max(1, keepdims=True)
+    shifted = top - np.log(np.exp(top).sum(1, keepdims=True))  # log-softmax of the view
     deviation = float(np.abs(shifted - log_m).max())
     print(f"fused-softmax M after adversarial training: inner-PGD logits deviate from log M(x) by {deviation:.3g}")
     assert deviation < 1e-3

@@ -108,6 +108,7 @@ def defense_command(args, dataset_explicit: bool) -> int:
     from luring_tf.cli import run_folder
     from luring_tf.evaluation.defense import expand_configs
     from luring_tf.report.defense import defense_markdown
+    from luring_tf.training.protect import reuse_recorded_split
 
     protected = api.load_protected(args.target_model)
     record, shape = protected.record, protected.image_shape
@@ -116,6 +117,7 @@ def defense_command(args, dataset_explicit: bool) -> int:
     if args.data_dir is None and not args.data_source and not getattr(args, "tfds", None):
         args.data_dir = record.get("data_dir")  # the folder it was protected with (its same test hold-out)
     config = _config(args, shape, "defense")
+    reuse_recorded_split(config, record, args.overrides)  # the test images protect held out, not P's training ones
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     stem = Path(args.target_model).with_suffix("").name
     out_dir = run_folder.prepare_output(Path(args.out or f"results/{stem}/defense"))
