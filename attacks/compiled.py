@@ -11,8 +11,9 @@ An architecture is the model's Keras config with its layer and model names taken
 model's references to its layers become their positions in it), plus the shapes and dtypes of its
 weights: two models share a graph only when these are equal. A model that cannot be described so -- no
 config (subclassed), a ``Lambda`` or a layer from outside Keras, whose config may not say what it
-computes; a layer not built yet -- and any other callable get a graph of their own that reads the weights
-through the model's variables (kept per model, while it lives).
+computes (unless its class says ``config_describes_computation = True``, as the logits view's
+``WithoutActivation`` does); a layer not built yet -- and any other callable get a graph of their own that
+reads the weights through the model's variables (kept per model, while it lives).
 
 Only variables are arguments: a tensor a layer holds outside its variables is baked into the graph as a
 constant when it is traced (an adapted ``Normalization`` computes with ``mean`` / ``variance`` tensors made from
@@ -85,8 +86,9 @@ def architecture_key(model) -> str | None:
         if any(isinstance(getattr(v, "value", v), tf.distribute.DistributedValues) for v in variables):
             return None
         layers = list(model._flatten_layers(include_self=True, recursive=True))
-        if any(not type(layer).__module__.startswith("keras.") or type(layer).__name__ == "Lambda"
-               or not getattr(layer, "built", False) for layer in layers):
+        if any(not (type(layer).__module__.startswith("keras.")
+                    or getattr(type(layer), "config_describes_computation", False))
+               or type(layer).__name__ == "Lambda" or not getattr(layer, "built", False) for layer in layers):
             return None  # (Keras's stateless_call needs every layer built)
         config = _canonical(model.get_config(), {layer.name for layer in layers})
         weights = [(tuple(v.shape), str(v.dtype)) for v in variables]

@@ -152,3 +152,8 @@ def test_logits_view_refuses_probabilities_it_cannot_strip():
     assert "\n" not in str(error.value)
     plain = keras.Sequential(hidden)
     assert logits_view(plain) is plain
+    inputs = keras.Input((28, 28, 1))
+    logits = keras.layers.Dense(10)(keras.layers.Flatten()(inputs))
+    op_softmax = keras.Model(inputs, keras.ops.softmax(logits))  # the op, not a layer: stripped, not refused
+    x = np.random.default_rng(3).random((3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(logits_view(op_softmax)(x), keras.Model(inputs, logits)(x), atol=1e-6)

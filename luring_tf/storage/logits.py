@@ -3,7 +3,8 @@
 The attacks, the luring loss and the export's ``predict`` all need a classifier's **logits**. A Keras classifier
 usually ends in a softmax; :func:`logits_view` finds it and returns a model that stops before it:
 
-* a final ``Softmax`` layer or ``Activation('softmax')``: the model up to that layer's input;
+* a final ``Softmax`` layer, ``Activation('softmax')`` or ``keras.ops.softmax`` (a functional model's op): the
+  model up to its input;
 * a last layer with a fused softmax (``Dense(K, activation='softmax')``, ...): the same layer without its
   activation, computed from the layer's **own variables** on every call (:class:`WithoutActivation`: nothing is
   copied, so a model trained after the view was made, e.g. by adversarial training, is seen as it is now);
@@ -33,16 +34,24 @@ def _is_softmax(activation) -> bool:
 
 
 def _is_softmax_layer(layer) -> bool:
-    return isinstance(layer, keras.layers.Softmax) or (
-        isinstance(layer, keras.layers.Activation) and _is_softmax(layer.activation))
+    """A Softmax layer, an Activation('softmax'), or the op ``keras.ops.softmax`` on the last axis."""
+    if isinstance(layer, keras.layers.Softmax) or (
+            isinstance(layer, keras.layers.Activation) and _is_softmax(layer.activation)):
+        return True
+    op = type(layer)
+    return op.__name__ == "Softmax" and op.__module__.startswith("keras.") and getattr(layer, "axis", None) == -1
 
 
 class WithoutActivation(keras.layers.Layer):
     """``layer`` (built, with a fused activation) computed without its activation, from ``layer``'s own variables.
 
     The layer is tracked (the view's weights *are* M's); an untracked twin of it with a linear activation gives the
-    computation (``stateless_call`` with ``layer``'s current variable values), so nothing is ever copied.
+    computation (``stateless_call`` with ``layer``'s current variable values), so nothing is ever copied. Its
+    config (the layer's) says all it computes: the attacks may share one graph between models holding it
+    (``config_describes_computation``, read by :func:`attacks.compiled.architecture_key`).
     """
+
+    config_describes_computation = True
 
     def __init__(self, layer: keras.layers.Layer, **kwargs):
         kwargs.setdefault("name", f"{layer.name}_logits")
