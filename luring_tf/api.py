@@ -92,11 +92,18 @@ def as_dataset(images, labels=None, *, test_size: float = 0.2, val_fraction: flo
     pick = (lambda idx: None) if y is None else (lambda idx: y[idx])
     return Dataset(name="arrays", x_train=x[train], y_train=pick(train), x_val=x[val], y_val=pick(val),
                    x_test=x[test], y_test=pick(test), source=f"{len(x)} images given as an array",
-                   labelled=y is not None)
+                   labelled=y is not None,
+                   holdout={"seed": int(seed),
+                            "test_size": test_size if isinstance(test_size, float) else int(test_size),
+                            "images": len(x)})
 
 
-def _dataset(data, seed: int = 123):
-    return as_dataset(data, seed=seed) if isinstance(data, np.ndarray) else data
+def _dataset(data, settings: dict):
+    """``data`` as a Dataset: an array is split by :func:`as_dataset` with the ``data`` settings of a configuration."""
+    if not isinstance(data, np.ndarray):
+        return data
+    return as_dataset(data, test_size=settings.get("test_size", 0.2), val_fraction=settings.get("val_fraction", 0.17),
+                      seed=settings["split_seed"])
 
 
 def protect(model, data, *, input_range="0,1", component: str | None = None, luring_coefficient: float | None = None,
@@ -125,7 +132,7 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     if config is None:
         config = resolve_config(image_shape, dataset, profile, overrides, seed=seed,
                                 luring_coefficient=luring_coefficient)
-    return protect_model(target, _dataset(data, config["data"]["split_seed"]), config, model,
+    return protect_model(target, _dataset(data, config["data"]), config, model,
                          input_range=input_range, component=component, save=target is not None, data_dir=data_dir)
 
 
@@ -140,7 +147,10 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     """Section 4 evaluation of ``protected`` (M and T = M∘P) on ``data``'s test images under ``attack``.
 
     Attacks craft on T and transfer to M, on ``n_examples`` test images correct for both (correct = M's
-    own label when the data has no labels; the record says so). ``eps``: l-inf budgets as fractions of
+    own label when the data has no labels; the record says so). The test images are those protect held out:
+    an array is split with the split settings of ``protected.record`` (unless ``overrides`` set them), and data
+    held out otherwise (another seed, test size or image count) is refused in one line, as are labels that are
+    not M's classes. ``eps``: l-inf budgets as fractions of
     the input range (default: the profile's). Cells are written under ``out_dir`` and reused when the
     call is repeated (``force`` recomputes); the summary goes to ``out_dir/defense_<attack>.{json,md}``.
     Returns the record (``table``: AC_M∘P, AC_M, DAC per ε, each with its denominator; the clean test flag
@@ -151,14 +161,15 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     from luring_tf.config import schema
     from luring_tf.evaluation.defense import DEFAULT_FALSE_ALARM, expand_configs, run_defense
     from luring_tf.report.defense import write_defense
-    from luring_tf.training.protect import LABELS_FROM_M, check_data_shape, unit_data
+    from luring_tf.training.protect import (LABELS_FROM_M, check_data_shape, check_labels, check_same_holdout,
+                                            recorded_defaults, unit_data)
 
     check_data(data, "data of luring_tf.evaluate", protected.image_shape, ("test",))  # before any prediction
     record = protected.record
     if config is None:
-        seed = record.get("seed")  # the protection's seed, unless the overrides set another
+        # the protection's seed and test hold-out, unless the overrides set others
         config = resolve_config(protected.image_shape, record.get("dataset"), record.get("profile", "quick"),
-                                overrides, defaults=[] if seed is None else [("seed", seed)])
+                                overrides, defaults=recorded_defaults(record))
     if eps is not None:
         config["defense"]["eps"] = check_eps(list(eps))
     if n_examples is not None:
@@ -167,8 +178,10 @@ def evaluate(protected: Protected, data, *, attack: str = "mim-w", eps=None, n_e
     expand_configs(attack, config["defense"])  # a bad attack or grid fails before any work
     label = _label(protected)
     config = dict(config, dataset=label)
-    data = _dataset(data, config["data"]["split_seed"])
+    data = _dataset(data, config["data"])
     check_data_shape(data, protected.image_shape, label)
+    check_labels(data, int(protected.classifier.output_shape[-1]), label)
+    check_same_holdout(data, record, label)
     models = protected.unit_models()
     test, labelled = unit_data(data, models["M"], label, splits=("val", "test"))  # val: the policy's calibration
     rng = protected.input_range

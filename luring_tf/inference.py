@@ -68,8 +68,8 @@ _VIEWS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 def cached_logits_view(model):
     """:func:`logits_view` of ``model``, the same object on every call while it shares ``model``'s weights.
 
-    A view holding copied weights (a fused softmax's linear twin) is rebuilt each call, so it never
-    lags behind a model trained since.
+    Every view of :func:`logits_view` shares them (a fused softmax too); a view holding other weights would be
+    rebuilt each call, so it never lags behind a model trained since.
     """
     view = _VIEWS.get(model)
     if view is None:

@@ -29,3 +29,20 @@ def digits(n: int, shape=(28, 28, 1), seed: int = 0) -> tuple[np.ndarray, np.nda
         tint = np.random.default_rng(seed + 1).uniform(0.3, 1.0, (n, 1, 1, 3)).astype(np.float32)
         images = images * tint
     return images.astype(np.float32), y[pick].astype(np.int64)
+
+
+@functools.lru_cache(maxsize=1)
+def _splits():
+    from luring_tf.data import sample
+
+    return sample.read(1000)
+
+
+def split_digits(n: int, split: str = "train", start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` real digits of the sample's ``split`` (1,000 test digits), in order from ``start``: float32
+    [n,28,28,1] in [0,1] and int64 [n] labels 0..9."""
+    raw = _splits()
+    x, y = getattr(raw, f"x_{split}"), getattr(raw, f"y_{split}")
+    if start + n > len(x):
+        raise ValueError(f"the sample's {split} split has {len(x)} digits, asked for {start}..{start + n}")
+    return (x[start:start + n].astype(np.float32) / 255.0), y[start:start + n].astype(np.int64)

@@ -103,6 +103,51 @@ def test_advtrain_saves_a_plain_keras_m_trained_on_adversarial_batches(tmp_path)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
+def test_inner_pgd_of_a_fused_softmax_m_attacks_m_as_trained_not_its_initial_last_layer():
+    """issue 27 #3: for M ending in ``Dense(10, activation='softmax')`` the inner PGD's logits follow M's training:
+    after training (real digits) they are log M(x) up to a constant per row, and the PGD batches are those of a
+    view made afresh from the trained M."""
+    import keras
+    import tensorflow as tf
+
+    from real_digits import split_digits as digits
+    from luring_tf.defenses.adversarial_training import AdversarialTrainer, adversarial_wrap, pgd_linf
+    from luring_tf.storage.models_io import logits_view
+    from luring_tf.training.trainers import train_classifier
+
+    def fused():
+        return keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                 keras.layers.Dense(32, activation="relu"),
+                                 keras.layers.Dense(10, activation="softmax")], name="M")
+
+    x, y = digits(250)
+    data = SimpleNamespace(x_train=x[:200], y_train=y[:200], x_val=x[200:], y_val=y[200:])
+    cfg = {"epochs": 5, "batch_size": 50, "lr": [0.01], "lr_boundaries": [], "eps": 0.1, "eps_iter": 0.05,
+           "nb_iter": 2}
+    seen = []
+
+    def wrap(model):
+        seen.append(adversarial_wrap(cfg, seed=0)(model))
+        return seen[-1]
+
+    model, _ = train_classifier(fused, data, cfg, seed=0, wrap=wrap, deterministic=False)
+    trainer = seen[0]
+    assert isinstance(trainer, AdversarialTrainer) and trainer.classifier is model
+    x_test, y_test = digits(64, "test")
+    view = np.asarray(trainer._logits(x_test), np.float64)
+    log_m = np.log(np.asarray(model(x_test, training=False), np.float64))
+    top = view - view.max(1, keepdims=True)
+    shifted = top - np.log(np.exp(top).sum(1, keepdims=True))  # log-softmax of the view
+    deviation = float(np.abs(shifted - log_m).max())
+    print(f"fused-softmax M after adversarial training: inner-PGD logits deviate from log M(x) by {deviation:.3g}")
+    assert deviation < 1e-3
+    fresh = logits_view(model)
+    seed = tf.constant([0, 7], tf.int64)
+    np.testing.assert_array_equal(
+        trainer.perturb(x_test, y_test, step=7).numpy(),
+        pgd_linf(lambda t: fresh(t, training=False), x_test, y_test, 0.1, 0.05, 2, seed).numpy())
+
+
 @pytest.mark.parametrize("script", ["run_characterization.py", "run_defense.py"])
 def test_unknown_base_is_a_one_line_error(script, tmp_path):
     result = run_script(script, "--base", "foo", cwd=tmp_path)

@@ -433,6 +433,63 @@ def test_models_of_one_architecture_share_one_trace_each_with_its_own_weights():
     assert compiled.tracing_count(lambda_model, key) == 1 and compiled.tracing_count(model, key) == traces[0]
 
 
+def _normalized_digit_classifier(adapt_on: np.ndarray) -> keras.Model:
+    """A digit classifier whose first layer is a ``Normalization`` adapted on ``adapt_on`` (its mean and variance
+    are constants of the layer, not variables); the other weights are the same for every call."""
+    keras.utils.set_random_seed(3)
+    normalization = keras.layers.Normalization()
+    normalization.adapt(adapt_on)
+    return keras.Sequential([keras.Input((28, 28, 1)), normalization, keras.layers.Flatten(),
+                             keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)])
+
+
+@pytest.mark.parametrize("name,params", [("fgsm", {}), ("mim", {"nb_iter": 5})])
+def test_models_sharing_a_graph_are_attacked_through_their_own_normalization(name, params):
+    """issue 27 #2: two models of one architecture whose adapted Normalization holds other statistics (real digits,
+    and the same digits inverted), and the first adapted again, each get exactly what their own model gives."""
+    from real_digits import split_digits as digits
+
+    x, y = digits(17, "test")  # a batch size no other test uses
+    x_adapt, _ = digits(200)
+    differing, largest = [], []
+    first = _normalized_digit_classifier(x_adapt)  # means 0.13, then 0.87, then the first adapted again
+    for model in (first, _normalized_digit_classifier(1.0 - x_adapt), first):
+        if model is first and differing:
+            model.layers[0].adapt(0.5 * x_adapt)
+        shared = attacks.get(name)(model, x, y, eps=0.1, **params).x_adv
+        own = attacks.get(name)(lambda t, m=model: m(t, training=False), x, y, eps=0.1, **params).x_adv
+        differing.append(int((shared != own).sum()))
+        largest.append(float(np.abs(shared - own).max()))
+    print(f"{name}: pixels differing from the model's own attack: {differing} of {x.size} (at most {largest})")
+    assert differing == [0, 0, 0]
+
+
+def test_logits_views_of_fused_softmax_models_share_a_graph_with_their_own_weights():
+    """The logits view of ``Dense(10, activation='softmax')`` reads M's variables (issue 27 #3) and still shares
+    the attack graph between models of one architecture (as the ImageNet T's do), each with its own weights."""
+    from attacks import compiled
+    from luring_tf.storage.models_io import compose, logits_view
+    from real_digits import split_digits as digits
+
+    x, y = digits(19, "test")  # a batch size no other test uses
+    views = []
+    for seed in (4, 5):
+        keras.utils.set_random_seed(seed)
+        m = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(16, "relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+        p = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 3, padding="same")])
+        views.append(logits_view(compose(p, m)))
+    assert compiled.architecture_key(views[0]) == compiled.architecture_key(views[1]) is not None
+    for view in views:
+        shared = attacks.mim(view, x, y, eps=0.1, nb_iter=3).x_adv
+        np.testing.assert_array_equal(shared, attacks.mim(lambda t, v=view: v(t, training=False), x, y, eps=0.1,
+                                                          nb_iter=3).x_adv)
+    traces = [compiled.tracing_count(view, GRAPH_KEYS["mim"]) for view in views]
+    assert traces[0] >= 1 and traces[1] == traces[0]  # one trace served both
+    assert compiled.for_model(views[1], GRAPH_KEYS["mim"], None).function is \
+        compiled.for_model(views[0], GRAPH_KEYS["mim"], None).function
+
+
 PER_IMAGE = [("fgsm", {}), ("pgd", {"nb_iter": 4, "eps_iter": 0.05, "rand_init": False}), ("mim", {"nb_iter": 4}),
              ("miml2", {"nb_iter": 4, "l2_bound": 2.0, "eps_iter": 0.2})]
 

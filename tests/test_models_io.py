@@ -92,3 +92,68 @@ def test_checks_of_loaded_models_name_the_file_and_the_fix(tmp_path):
     check_built_on(loaded_t, loaded_m, "T.h5", "M.h5", "retrain")  # the same weights after a round trip
     with pytest.raises(UserError, match="T.h5 was not built on M.h5"):
         check_built_on(loaded_t, classifier(seed=1), "T.h5", "M.h5", "retrain")
+
+
+
+def _nested_classifier(fused: bool):
+    """(M, its logits by hand) for ``keras.Model(inp, base(preprocess(inp)))``, ``base`` ending in a softmax, fitted
+    briefly on 300 real digits; ``fused``: ``Dense(10, activation='softmax')``, else ``Dense(10)`` + ``Softmax()``."""
+    from real_digits import split_digits as digits
+
+    keras.utils.set_random_seed(0)
+    dense = keras.layers.Dense(10, activation="softmax" if fused else None)
+    base_layers = [keras.layers.Flatten(), keras.layers.Dense(32, activation="relu"), dense]
+    base = keras.Sequential([keras.Input((28, 28, 1)), *base_layers, *([] if fused else [keras.layers.Softmax()])],
+                            name="base")
+    inputs = keras.Input((28, 28, 1))
+    preprocess = keras.layers.Rescaling(2.0, offset=-1.0)
+    model = keras.Model(inputs, base(preprocess(inputs)), name="M")
+    x, y = digits(300)
+    model.compile(keras.optimizers.Adam(0.003), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=10, batch_size=50, verbose=0)
+    features = keras.Model(base.inputs, dense.input)
+    return model, lambda t: keras.ops.matmul(features(preprocess(t)), dense.kernel) + dense.bias
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["softmax-layer", "fused-softmax"])
+def test_logits_view_looks_inside_the_nested_last_model_of_a_functional_model(fused):
+    """issue 27 #1: ``keras.Model(inp, base(preprocess(inp)))`` with ``base`` ending in a softmax gives base's logits
+    (M and T = M∘P), so the luring loss runs on logits, not on probabilities."""
+    from real_digits import split_digits as digits
+    from luring_tf.training.losses import luring_loss
+    from luring_tf.training.trainers import classifier_logits
+
+    model, logits = _nested_classifier(fused)
+    component = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(1, 1, use_bias=False)], name="P")
+    component.layers[0].set_weights([np.full((1, 1, 1, 1), 0.9, np.float32)])
+    protected = compose(component, model)
+    x, _ = digits(64, "test")
+    m_view, t_view = np.asarray(logits_view(model)(x)), np.asarray(logits_view(protected)(x))
+    m_true, t_true = np.asarray(logits(x)), np.asarray(logits(component(x)))
+    deviation = max(np.abs(m_view - m_true).max(), np.abs(t_view - t_true).max())
+    loss_view = float(luring_loss(m_view, t_view, 1.0)[0])
+    loss_true = float(luring_loss(m_true, t_true, 1.0)[0])
+    print(f"nested {'fused' if fused else 'Softmax'}: view deviates from the logits by {deviation:.3g}; "
+          f"luring loss on the view {loss_view:.4f}, on the logits {loss_true:.4f}")
+    assert deviation < 1e-4
+    assert abs(loss_view - loss_true) < 1e-4
+    np.testing.assert_allclose(classifier_logits(model, x), m_true, atol=1e-4)  # the trainers' path
+    np.testing.assert_allclose(keras.ops.softmax(m_view), model(x), atol=1e-6)
+
+
+def test_logits_view_refuses_probabilities_it_cannot_strip():
+    """issue 27 #1: an output of probabilities whose softmax is out of reach (here inside a Lambda) is refused in one
+    line instead of being taken for logits; a model of logits is still returned as it is."""
+    keras.utils.set_random_seed(0)
+    hidden = [keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(10)]
+    hidden_softmax = keras.Sequential([*hidden, keras.layers.Lambda(lambda t: keras.ops.softmax(t * 1.0))])
+    with pytest.raises(UserError, match="probabilities") as error:
+        logits_view(hidden_softmax)
+    assert "\n" not in str(error.value)
+    plain = keras.Sequential(hidden)
+    assert logits_view(plain) is plain
+    inputs = keras.Input((28, 28, 1))
+    logits = keras.layers.Dense(10)(keras.layers.Flatten()(inputs))
+    op_softmax = keras.Model(inputs, keras.ops.softmax(logits))  # the op, not a layer: stripped, not refused
+    x = np.random.default_rng(3).random((3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(logits_view(op_softmax)(x), keras.Model(inputs, logits)(x), atol=1e-6)

@@ -71,14 +71,15 @@ def protect_config(args, shape, dataset_explicit: bool) -> dict:
 
 
 def defense_config(args, record: dict, shape, dataset_explicit: bool) -> dict:
-    """``run_defense.py --target-model``'s configuration: the profile, folder and seed the model was protected
-    with (the seed as a default: ``--set seed=`` and ``--seed`` win, as in :func:`luring_tf.api.evaluate`)."""
+    """``run_defense.py --target-model``'s configuration: the profile, folder, seed and test hold-out the model was
+    protected with (seed and split as defaults: ``--set`` and ``--seed`` win, as in :func:`luring_tf.api.evaluate`)."""
     if not dataset_explicit:
         args.dataset = record.get("dataset")  # the profile the model was protected with
     if args.data_dir is None and not args.data_source and not getattr(args, "tfds", None):
         args.data_dir = record.get("data_dir")  # the folder it was protected with (its same test hold-out)
-    seed = record.get("seed")
-    return resolve(args, shape, "defense", [] if seed is None else [("seed", seed)])
+    from luring_tf.training.protect import recorded_defaults
+
+    return resolve(args, shape, "defense", recorded_defaults(record))
 
 
 def check_paper_shape(args, config: dict, shape: tuple) -> None:

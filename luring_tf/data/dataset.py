@@ -30,6 +30,11 @@ class Dataset:
     preprocessing: how streams turn a stored image into x: None = decode, resize to image_shape (every
     source but ImageNet); "imagenet" = MobileNetV2's transforms (:mod:`luring_tf.data.imagenet_preprocessing`:
     short-side resize + centre crop, and random resized crop + flip for shuffled training batches).
+    holdout: how the test split was drawn from the same images as train/val (a folder, an array, the MNIST
+    sample, a tfds set without a test split), JSON-ready -- e.g. ``{"seed": 123, "test_size": 0.2, "images":
+    500}``; another value means other test images, some of which were training images. None: a test set kept
+    apart (the official test sets). :func:`luring_tf.training.protect.protect_model` records it and
+    :func:`luring_tf.api.evaluate` refuses data whose hold-out differs.
 
     Reading the images, for every source (see :mod:`luring_tf.data.streams`): ``stream(split, batch_size,
     ...)`` = a ``tf.data`` pipeline; ``size(split)``; ``images(split, limit)`` = a materialised array, for
@@ -50,6 +55,7 @@ class Dataset:
     class_names: tuple | None = None
     skipped: int = 0
     preprocessing: str | None = None
+    holdout: dict | None = None
 
     def __post_init__(self):
         if self.image_shape is None and self.x_train is not None:
@@ -89,6 +95,7 @@ class OfficialSplits:
     """The official training and test sets as a source read them, before the train/val split.
 
     x_*: uint8 [N,H,W,C] in 0..255, in the source's order; y_*: int64 [N] in 0..9.
+    holdout: as :attr:`Dataset.holdout` (the MNIST sample's test set is drawn from its 5,000 digits).
     """
 
     x_train: np.ndarray
@@ -96,3 +103,4 @@ class OfficialSplits:
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
+    holdout: dict | None = None

@@ -146,4 +146,7 @@ def load_image_folder(path, image_shape=(28, 28, 1), *, test_size: int | float =
               f"resized to {shape[0]}x{shape[1]}x{shape[2]})")
     return Dataset(name="folder", x_train=None, y_train=pick(train), x_val=None, y_val=pick(val), x_test=None,
                    y_test=pick(test), source=source, labelled=labels is not None, files=split_files,
-                   image_shape=shape, class_names=classes, skipped=skipped)
+                   image_shape=shape, class_names=classes, skipped=skipped,
+                   holdout={"seed": int(seed),
+                            "test_size": test_size if isinstance(test_size, float) else int(test_size),
+                            "images": len(files)})

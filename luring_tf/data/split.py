@@ -46,4 +46,5 @@ def split_official(name: str, raw: OfficialSplits, val_fraction: float, split_se
         x_test=to_unit_float(raw.x_test[test]),
         y_test=raw.y_test[test],
         source=raw.source,
+        holdout=raw.holdout,
     )

@@ -134,4 +134,5 @@ def load_tfds(name: str, image_shape=None, *, data_dir=None, test_size: int | fl
     return Dataset(name=name, x_train=None, y_train=labels["train"], x_val=None, y_val=labels["val"],
                    x_test=None, y_test=labels["test"], source=source,
                    files={s: records(*specs[s]) for s in ("train", "val", "test")}, image_shape=shape,
-                   class_names=tuple(names) if names else None)
+                   class_names=tuple(names) if names else None,
+                   holdout={"tfds_test": specs["test"][0]} if specs["test"][0].startswith("train") else None)

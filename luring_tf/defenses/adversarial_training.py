@@ -81,7 +81,14 @@ class AdversarialTrainer(keras.Model):
             raise ValueError(f"bad PGD settings eps={eps}, eps_iter={eps_iter}, nb_iter={nb_iter}: "
                              "need eps in [0,1], eps_iter > 0, nb_iter >= 1")
         self.classifier = classifier
-        view = logits_view(classifier)  # shares M's layers; held in a function so Keras tracks M once
+        # The inner PGD attacks M as it is at each step: the view must read M's own variables (a fused
+        # softmax's too, luring_tf.storage.logits), never a copy made before training. Held in a function so
+        # Keras tracks M once.
+        view = logits_view(classifier)
+        own = {id(v) for v in classifier.weights}
+        if any(id(v) not in own for v in view.weights):
+            raise RuntimeError(f"the logits view of {classifier.name} holds weights of its own: the inner PGD "
+                               "would attack a frozen copy of M")
         self._logits = lambda z: view(z, training=False)
         self.eps, self.eps_iter, self.nb_iter = float(eps), float(eps_iter), int(nb_iter)
         self.seed, self.rand_init = int(seed), bool(rand_init)

@@ -1,4 +1,4 @@
-"""Models on disk: plain-Keras ``.h5`` files written atomically, and the logits view of a classifier.
+"""Models on disk: plain-Keras ``.h5`` files written atomically (the logits view: :mod:`luring_tf.storage.logits`).
 
 Layout under a models folder: ``<dir>/M.h5`` (base classifier), ``<dir>/<approach>_P.h5`` (the
 component) and ``<dir>/<approach>_T.h5`` (``Sequential([P, M])``, the protected model T = M∘P).
@@ -14,6 +14,7 @@ import keras
 
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
+from luring_tf.storage.logits import logits_view  # noqa: F401  (imported from here by the callers)
 
 NUM_CLASSES = 10  # MNIST, SVHN and CIFAR10
 
@@ -90,35 +91,3 @@ def check_built_on(protected: keras.Model, classifier: keras.Model, protected_pa
 def compose(component: keras.Model, classifier: keras.Model, name: str = "T") -> keras.Sequential:
     """The protected model T = M∘P as ``Sequential([P, M])`` (softmax output, like M)."""
     return keras.Sequential([component, classifier], name=name)
-
-
-def _is_softmax(activation) -> bool:
-    return getattr(activation, "__name__", "") == "softmax"
-
-
-def logits_view(model: keras.Model) -> keras.Model:
-    """A model returning the pre-softmax logits of ``model`` (weights shared or copied, not retrained).
-
-    Handles: this package's M (final ``Activation('softmax')``), a final ``Softmax`` layer, a last
-    layer with a fused softmax activation (its weights are copied into a linear twin), a
-    ``Sequential([P, M])`` (recursing into M), and models that already output logits (returned as-is).
-    """
-    last = model.layers[-1]
-    if isinstance(model, keras.Sequential) and isinstance(last, keras.Model):
-        return keras.Sequential(model.layers[:-1] + [logits_view(last)], name=f"{model.name}_logits")
-    if isinstance(last, keras.layers.Softmax) or (
-        isinstance(last, keras.layers.Activation) and _is_softmax(last.activation)
-    ):
-        return keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
-    if _is_softmax(getattr(last, "activation", None)):
-        config = dict(last.get_config(), activation="linear", name=f"{last.name}_logits")
-        twin = last.__class__.from_config(config)
-        twin.build(last.input.shape)
-        twin.set_weights(last.get_weights())
-        return keras.Model(model.inputs, twin(last.input), name=f"{model.name}_logits")
-    return model
-
-
-def outputs_probabilities(model: keras.Model) -> bool:
-    """Whether ``model`` ends with a softmax (else its output is taken as logits)."""
-    return logits_view(model) is not model

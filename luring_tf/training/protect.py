@@ -18,7 +18,13 @@ interrupted protection resumes from its last evaluation when the same command ru
 Both models hold only built-in layers (``Rescaling`` for the range) and load with plain
 ``keras.models.load_model``. Inside, P trains on [0,1] images against the [0,1] view of M
 (:func:`unit_view`). Labels are never needed: an unlabeled folder's "labels" are M's own
-predictions (and the record says so).
+predictions (and the record says so); given labels must be M's classes (:func:`check_labels`: a labelled
+folder has one sub-folder per class of M).
+
+The record keeps how the test images were held out (``holdout``: seed, test size and image count of a
+folder or an array; ``data``: the split settings): the evaluation reuses them (:func:`recorded_defaults`)
+and refuses data held out otherwise (:func:`check_same_holdout`), whose test images would include some
+that P was trained on.
 """
 
 from __future__ import annotations
@@ -148,6 +154,52 @@ def check_data_shape(data, image_shape: tuple, what: str) -> None:
                         "--dataset your model was trained on")
 
 
+def check_labels(data, classes: int, what: str) -> None:
+    """The data's labels are classes of M (0..classes-1; a labelled folder has ``classes`` sub-folders), else a
+    one-line ``UserError``; unlabeled data pass."""
+    names = getattr(data, "class_names", None)
+    if getattr(data, "labelled", True) and names is not None and len(names) != classes:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        raise UserError(f"the data has {len(names)} classes ({shown}) and {what} scores {classes}: give one "
+                        f"sub-folder per class of your model ({classes}, in your model's class order when sorted "
+                        "by name), or all images at the folder's top level (unlabeled)")
+    for split in ("train", "val", "test"):
+        labels = getattr(data, f"y_{split}", None) if getattr(data, "labelled", True) else None
+        if labels is not None and len(labels) and (int(np.min(labels)) < 0 or int(np.max(labels)) >= classes):
+            raise UserError(f"the data's {split} labels run from {int(np.min(labels))} to {int(np.max(labels))} and "
+                            f"{what} scores {classes} classes (labels 0..{classes - 1}): give data of your "
+                            "model's classes, or unlabeled images")
+
+
+SPLIT_KEYS = ("split_seed", "test_size", "val_fraction", "sample_test_size")
+
+
+def recorded_defaults(record: dict) -> list[tuple[str, object]]:
+    """What the evaluation of a protected model takes from its record, as defaults below ``--set`` and the
+    flags (:mod:`luring_tf.config.precedence`): the seed, and the ``data`` split settings (:data:`SPLIT_KEYS`),
+    so that the evaluation holds out the test images protect held out, not P's training ones."""
+    recorded = record.get("data") or {}
+    defaults = [] if record.get("seed") is None else [("seed", record["seed"])]
+    return defaults + [(f"data.{key}", recorded[key]) for key in SPLIT_KEYS if key in recorded]
+
+
+def _holdout_text(holdout: dict) -> str:
+    return ", ".join(f"{key} {value}" for key, value in holdout.items())
+
+
+def check_same_holdout(data, record: dict, what: str) -> None:
+    """``data``'s test split was held out as the one ``record`` (protect's) describes, else a one-line ``UserError``.
+
+    Passes when either is not known (an official test set is kept apart; records older than ``holdout``).
+    """
+    recorded, given = record.get("holdout"), getattr(data, "holdout", None)
+    if recorded and given and dict(recorded) != dict(given):
+        raise UserError(f"the data's test images are held out with {_holdout_text(given)}, but {what} was "
+                        f"protected beside a hold-out with {_holdout_text(recorded)}: some of these test images "
+                        "trained P; load the data with the recorded split (run_defense.py --target-model does), "
+                        "or pass images P never saw")
+
+
 def unit_data(data, classifier01: keras.Model, what: str, splits=("test",)):
     """The ``splits`` of ``data`` as [0,1] arrays with labels; unlabeled data get M's own predictions as labels.
 
@@ -199,6 +251,7 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
     image_shape, classes = check_classifier(classifier, name)
     rng.check_channels(image_shape[-1], name)
     check_data_shape(data, image_shape, name)
+    check_labels(data, classes, name)
     classifier01 = unit_view(classifier, rng, "M")
     cfg = config["train"]["luring"]
     component01, how = build_component(image_shape, component, cfg.get("dropout", 0.0))
@@ -222,7 +275,8 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
               "luring_coefficient": float(cfg.get("luring_coefficient", 1.0)),
               "data_source": getattr(data, "source", None),
               "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
-              "data": config.get("data"), "seed": config["seed"], "labels": "given" if labelled else LABELS_FROM_M,
+              "data": config.get("data"), "holdout": getattr(data, "holdout", None), "seed": config["seed"],
+              "labels": "given" if labelled else LABELS_FROM_M,
               "training": dict(summary, seconds=round(time.time() - start, 1)),
               "test_agreement": metrics.agreement(t_pred, m_pred).as_dict(),
               # the detection scheme's false alarms (paper's rule, M(x) != T(x)) on the clean test images
