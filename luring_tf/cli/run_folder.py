@@ -118,9 +118,11 @@ def load_data(config: dict, data_dir, image_shape=None):
 
 
 def prepare_output(folder, flag: str = "--out") -> Path:
-    """Create ``folder``, prove it writable and lock it for this run (a second run refuses in one line)."""
+    """Create ``folder``, prove it writable and lock it for this run (a second run refuses in one line); the
+    half-written files a killed run left there are deleted (:func:`~luring_tf.storage.files.remove_stale_temporaries`)."""
     folder = files.check_writable(folder, flag)
     lock.lock_folder(folder, flag)
+    files.remove_stale_temporaries(folder)
     return folder
 
 

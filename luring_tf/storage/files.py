@@ -26,6 +26,31 @@ def _atomic(path: Path, write) -> Path:
     return path
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder) -> list[Path]:
+    """Delete the temporary files (of :func:`_atomic`) that a killed run left under ``folder``; returns them.
+
+    Only those of processes no longer running: a run killed while writing cannot delete its own, and a
+    resumed run would otherwise leave them behind for good. Call it with ``folder`` locked.
+    """
+    removed = []
+    for tmp in Path(folder).rglob(".*.tmp-*"):
+        pid = tmp.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)) and tmp.is_file():
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
 def write_text(path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically."""
     return _atomic(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
