@@ -148,6 +148,16 @@ def claim_output(out_dir: Path, record_name: str, fingerprint: dict, force: bool
     return record
 
 
+def holds(out_dir: Path, record_name: str, fingerprint: dict) -> bool:
+    """True when ``out_dir/run-config.json`` (readable) records ``record_name`` as made with ``fingerprint``."""
+    path = Path(out_dir) / RUN_CONFIG
+    try:
+        stored = _read_run_config(path, force=False)
+    except UserError:
+        return False
+    return stored.get(record_name) == _as_json(fingerprint)
+
+
 def _read_run_config(path: Path, force: bool) -> dict:
     if not path.exists():
         return {}
