@@ -17,6 +17,8 @@ TINY = ["--approaches", "luring", "--attacks", "fgsm", "--eps", "0.3", "--n-exam
         "--set", "train.luring.steps=20", "--set", "train.luring.eval_every=20", "--set", "train.luring.lr=[0.002]",
         "--set", "train.luring.lr_boundaries=[]", "--set", "train.luring.identity_warmup_steps=10",
         "--set", "train.luring.restarts=0"]
+ANALYSIS = ["--approaches", "luring", "--n-examples", "8", "--n-images", "2", "--quiet",
+            "--set", "analysis.cwl2.max_iterations=5", "--set", "analysis.cwl2.binary_search_steps=2"]
 DEFENSE = ["--attack", "fgsm", "--approaches", "luring", "--eps", "0.3", "--n-examples", "8", "--quiet"]
 
 
@@ -33,15 +35,16 @@ def write_real_mnist(folder, n_train=300, n_test=60):
 
 @pytest.fixture(scope="module")
 def seeds_run(tmp_path_factory):
-    """run_characterization.py --seeds 0 1 and run_defense.py --seeds 0 1, each twice (the second: a rerun)."""
+    """run_characterization.py, run_defense.py and run_analysis.py with --seeds 0 1, each twice (then: a rerun)."""
     work = tmp_path_factory.mktemp("seeds")
     write_real_mnist(work / "data")
     common = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--models-dir", str(work / "models")]
     characterize = [*common, "--out", str(work / "results"), *TINY, "--seeds", "0", "1"]
     defend = [*common, "--out", str(work / "defense"), *DEFENSE, "--seeds", "0", "1"]
+    analyse = [*common, "--out", str(work / "analysis"), *ANALYSIS, "--seeds", "0", "1"]
     cases = [("characterize", "run_characterization.py", characterize), ("defend", "run_defense.py", defend),
-             ("characterize again", "run_characterization.py", characterize),
-             ("defend again", "run_defense.py", defend)]
+             ("analyse", "run_analysis.py", analyse), ("characterize again", "run_characterization.py", characterize),
+             ("defend again", "run_defense.py", defend), ("analyse again", "run_analysis.py", analyse)]
     batch = [{"id": name, "script": script, "args": args, "cwd": str(work), "watch": []}
              for name, script, args in cases]
     (work / "cases.json").write_text(json.dumps(batch))
@@ -63,7 +66,7 @@ def _recomputed(aggregate: dict, records: dict, rows_of) -> None:
             expected.setdefault(key, {})[seed] = rate["value"]
     got = {}
     for row in aggregate["rows"]:
-        labels = tuple(row[k] for k in ("model", "attack", "eps", "approach") if k in row)
+        labels = tuple(row[k] for k in ("model", "attack", "eps", "approach", "class") if k in row)
         got[(row["table"], labels, row["metric"])] = row
     assert set(got) == set(expected)
     for key, values in expected.items():
@@ -130,9 +133,33 @@ def test_defense_seeds_use_each_seeds_models(seeds_run):
     assert "| 0.3 | Luring | DAC |" in (out / "aggregate_defense_fgsm.md").read_text()
 
 
+def _analysis_rates(record):
+    for name, row in record["cwl2"]["table9"].items():
+        yield ("table9", (name,), "success_rate"), {"value": row["n"] / row["n_total"] if row["n_total"] else None}
+        for metric in ("mean_l2", "mean_linf"):
+            yield ("table9", (name,), metric), {"value": row[metric]}
+    for c, share in enumerate(record["table10"].get("all", [])):
+        yield ("table10", (c,), "luring_highest"), {"value": share}
+
+
+def test_analysis_seeds_aggregate_tables_9_and_10(seeds_run):
+    work, results = seeds_run
+    _check(results["analyse"])
+    out = work / "analysis"
+    records = {s: json.loads((out / f"seed_{s}" / "analysis.json").read_text()) for s in (0, 1)}
+    for seed, record in records.items():
+        assert record["fingerprint"]["config"]["seed"] == seed
+        assert record["models_dir"] == str(work / "models" / f"seed_{seed}")
+    aggregate = json.loads((out / "aggregate_analysis.json").read_text())
+    _recomputed(aggregate, records, _analysis_rates)
+    paper = {(r["model"], r["metric"]): r["paper"] for r in aggregate["rows"] if r["table"] == "table9"}
+    assert paper[("luring", "mean_l2")] == 0.94  # Table 9, MNIST
+    assert "| Luring | mean ℓ2 |" in (out / "aggregate_analysis.md").read_text()
+
+
 def test_rerun_skips_finished_seeds(seeds_run):
     work, results = seeds_run
-    for name in ("characterize again", "defend again"):
+    for name in ("characterize again", "defend again", "analyse again"):
         _check(results[name])
         stdout = results[name]["stdout"]
         assert stdout.count("finished in") == 2 and "skipped" in stdout
@@ -193,3 +220,29 @@ def test_aggregate_of_identical_records_has_no_spread():
     assert one["std"] is None and one["min"] == one["max"] == 0.1  # one seed: no standard deviation
     text = aggregate_markdown(result)
     assert "| 0.3 | Luring | AC_M | 0.100 | 0.100 | 0.100 | 0.100 | 0.000 | 0.100–0.100 | 0.960 |" in text
+
+
+def test_api_seeds_run_the_script_and_return_the_aggregate(tmp_path, monkeypatch):
+    """luring_tf.characterize / defend(seeds=...) run the scripts' main with --seeds and return the aggregate."""
+    import luring_tf
+    from luring_tf.cli import characterize, defend
+    from luring_tf.errors import UserError
+
+    with pytest.raises(UserError, match="--seed and --seeds do not combine"):
+        luring_tf.characterize(seed=1, seeds=[0, 1], out=tmp_path)
+    calls = []
+
+    def fake_main(argv):
+        calls.append(argv)
+        name = "aggregate_characterization.json" if "--attack" not in argv else "aggregate_defense_mim-w.json"
+        (tmp_path / name).write_text(json.dumps({"seeds": [0, 2]}))
+        return 0
+
+    monkeypatch.setattr(characterize, "main", fake_main)
+    monkeypatch.setattr(defend, "main", fake_main)
+    assert luring_tf.characterize("svhn", seeds=[0, 2], out=tmp_path, overrides=["train.base.epochs=1"]) == \
+        {"seeds": [0, 2]}
+    assert calls[-1][calls[-1].index("--seeds"):][:3] == ["--seeds", "0", "2"]
+    assert ["--set", "train.base.epochs=1"] == calls[-1][calls[-1].index("--set"):][:2] and "svhn" in calls[-1]
+    assert luring_tf.defend("MIM_W", seeds=[0, 2], out=tmp_path)["seeds"] == [0, 2]
+    assert calls[-1][-2:] == ["--attack", "MIM_W"] and "--seed" not in calls[-1]

@@ -134,20 +134,6 @@ def seed_finished(run) -> bool:
                           model_files(run.models, approaches).values())
 
 
-def check_seed_models(args, runs) -> None:
-    """Every seed's models exist (before seed 0 runs), else one line naming the command that trains them."""
-    from luring_tf.cli import run_folder
-    from luring_tf.errors import UserError
-
-    approaches = run_folder.approaches(args)
-    lacking = [run.seed for run in runs if not all(p.is_file() for p in model_files(run.models, approaches).values())]
-    if lacking:
-        command = (f"python run_characterization.py --dataset {args.dataset} --profile {args.profile} --seeds "
-                   + " ".join(map(str, args.seeds)) + (f" --models-dir {args.models_dir}" if args.models_dir else ""))
-        raise UserError(f"models of seed{'s' if len(lacking) > 1 else ''} {', '.join(map(str, lacking))} not found in "
-                        f"{run_folder.models_dir(args)}/seed_<s>: train them with `{command}`")
-
-
 @releasing_locks
 def main(argv=None):
     args = parse(argv)
@@ -157,7 +143,7 @@ def main(argv=None):
         for run in runs:
             configuration(run.args)  # bad values fail before TensorFlow loads
         quiet_tensorflow()
-        check_seed_models(args, runs)
+        seeds.check_seed_models(args, runs)
         return seeds.run_seeds(args, out, lambda one: defend_run(one, argv), seed_finished, "defense",
                                f"defense_{args.attack}.json", args.attack)
     return defend_run(args, argv)

@@ -136,7 +136,7 @@ def claim_output(out_dir: Path, record_name: str, fingerprint: dict, force: bool
     path = Path(out_dir) / RUN_CONFIG
     stored = _read_run_config(path, force)
     previous = stored.get(record_name)
-    if previous is not None and previous != _as_json(fingerprint) and not force:
+    if previous is not None and previous != as_json(fingerprint) and not force:
         raise UserError(f"{out_dir} holds {record_name} results of another configuration: "
                         "pass --out elsewhere, or --force to replace them")
 
@@ -155,7 +155,7 @@ def holds(out_dir: Path, record_name: str, fingerprint: dict) -> bool:
         stored = _read_run_config(path, force=False)
     except UserError:
         return False
-    return stored.get(record_name) == _as_json(fingerprint)
+    return stored.get(record_name) == as_json(fingerprint)
 
 
 def _read_run_config(path: Path, force: bool) -> dict:
@@ -173,7 +173,7 @@ def _read_run_config(path: Path, force: bool) -> dict:
         return {}  # --force: the corrupt record is replaced
 
 
-def _as_json(value):
+def as_json(value):
     """``value`` as it reads back from JSON (tuples become lists), to compare with a stored record."""
     import json
 

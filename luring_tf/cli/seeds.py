@@ -68,6 +68,24 @@ def seed_runs(args, out_root: Path) -> list[SeedRun]:
     return runs
 
 
+def check_seed_models(args, runs: list[SeedRun]) -> None:
+    """Every seed's M and T files exist (checked before the first seed runs), else one line naming the command
+    that trains them (run_defense.py and run_analysis.py read the models of ``run_characterization.py --seeds``)."""
+    from luring_tf.cli import run_folder
+    from luring_tf.errors import UserError
+    from luring_tf.storage.models_io import model_paths
+
+    approaches = run_folder.approaches(args)
+    lacking = [run.seed for run in runs
+               if not all(p.is_file() for p in [model_paths(run.models)["M"],
+                                                *(model_paths(run.models, a)["T"] for a in approaches)])]
+    if lacking:
+        command = (f"python run_characterization.py --dataset {args.dataset} --profile {args.profile} --seeds "
+                   + " ".join(map(str, args.seeds)) + (f" --models-dir {args.models_dir}" if args.models_dir else ""))
+        raise UserError(f"models of seed{'s' if len(lacking) > 1 else ''} {', '.join(map(str, lacking))} not found in "
+                        f"{run_folder.models_dir(args)}/seed_<s>: train them with `{command}`")
+
+
 def finished(out_dir: Path, record_name: str, fingerprint: dict, result: Path, model_files) -> bool:
     """True when ``result`` exists, ``out_dir/run-config.json`` says ``record_name`` was made with ``fingerprint``,
     and ``result`` is newer than every one of ``model_files`` (all present): nothing of the seed is left to do."""

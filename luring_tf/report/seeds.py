@@ -1,14 +1,15 @@
 """The aggregate of one protocol run with several seeds: mean, standard deviation and min–max of every rate.
 
-Reads the per-seed JSON records only (``<out>/seed_<s>/characterization.json`` or
-``defense_<attack>.json``, as :mod:`luring_tf.cli.seeds` lays them out), never recomputes anything, and
+Reads the per-seed JSON records only (``<out>/seed_<s>/characterization.json``, ``defense_<attack>.json`` or
+``analysis.json``, as :mod:`luring_tf.cli.seeds` lays them out), never recomputes anything, and
 reads every rate through its ``"value"`` key (its denominator and interval stay in the seed's own report).
-Writes ``<out>/aggregate_characterization.{json,md}`` / ``aggregate_defense_<attack>.{json,md}`` atomically.
+Writes ``<out>/aggregate_characterization.{json,md}`` / ``aggregate_defense_<attack>.{json,md}`` /
+``aggregate_analysis.{json,md}`` atomically.
 
 Per rate: the value of each seed, their mean, their sample standard deviation (n − 1 in the denominator;
 none for a single seed), min and max, beside the paper's value where the paper prints one (Table 8 / 16
-for test accuracy and agreement, Table 1 / 14 / 17 for AC_M∘P, AC_M and DAC; Figure 2's DR and IAR are
-curves, not numbers). A seed whose rate is undefined (e.g. DR over an empty kept set) is left out of that
+for test accuracy and agreement, Table 1 / 14 / 17 for AC_M∘P, AC_M and DAC, Tables 9 and 10 for the analysis;
+Figure 2's DR and IAR are curves, not numbers). The analysis's mean ℓ2 / ℓ∞ (Table 9) are averaged the same way. A seed whose rate is undefined (e.g. DR over an empty kept set) is left out of that
 rate's statistics, which then say over how many seeds they are.
 """
 
@@ -28,6 +29,8 @@ DEFENSE_METRICS = (("AC_MoP", "AC_M∘P"), ("AC_M", "AC_M"), ("DAC", "DAC"), ("D
 TABLE8_METRICS = (("test_accuracy", "test acc."), ("agreement_on_truth", "agree (truth)"),
                   ("agreement", "agreement with M"))
 CHARACTERIZATION_METRICS = (("success_rate", "success on M∘P"), ("DR", "DR"), ("IAR", "IAR"))
+TABLE9_METRICS = (("success_rate", "CW-L2 success"), ("mean_l2", "mean ℓ2"), ("mean_linf", "mean ℓ∞"))
+TABLE10_METRICS = (("luring_highest", "share Ω_c(Luring) highest"),)
 
 
 def value(rate) -> float | None:
@@ -92,12 +95,32 @@ def _defense_items(record: dict) -> list[tuple]:
     return items
 
 
+def _analysis_items(record: dict) -> list[tuple]:
+    """Table 9 (CW-L2's success share over the evaluation set, mean ℓ2 and ℓ∞) and Table 10's per-class shares."""
+    paper9 = paper_values.TABLE_9.get(record["dataset"], {})
+    items = []
+    for name, row in record["cwl2"]["table9"].items():
+        ref = paper9.get(name, (None, None))
+        success = row["n"] / row["n_total"] if row.get("n_total") else None
+        items += [({"table": "table9", "model": name}, "success_rate", success, None),
+                  ({"table": "table9", "model": name}, "mean_l2", row["mean_l2"], ref[0]),
+                  ({"table": "table9", "model": name}, "mean_linf", row["mean_linf"], ref[1])]
+    paper10 = paper_values.TABLE_10.get(record["dataset"]) or []
+    for c, share in enumerate(record["table10"].get("all", [])):
+        items.append(({"table": "table10", "class": c}, "luring_highest", share,
+                      paper10[c] if c < len(paper10) else None))
+    return items
+
+
+COLLECT = {"characterization": _characterization_items, "defense": _defense_items, "analysis": _analysis_items}
+
+
 def aggregate(kind: str, records: dict[int, dict], sources: dict[int, str] | None = None) -> dict:
     """The aggregate record of ``records`` (``{seed: the seed's JSON record}``) of ``kind`` ("characterization"
-    or "defense"); ``sources``: ``{seed: the record's path, relative to the aggregate}``."""
+    , "defense" or "analysis"); ``sources``: ``{seed: the record's path, relative to the aggregate}``."""
     seeds = list(records)
     first = records[seeds[0]]
-    collect = _characterization_items if kind == "characterization" else _defense_items
+    collect = COLLECT[kind]
     record = {"kind": kind, "dataset": first["dataset"], "profile": first.get("profile"), "seeds": seeds,
               "records": {str(s): (sources or {}).get(s) for s in seeds}, "statistics": STATISTICS,
               "rows": _merge(seeds, {s: collect(records[s]) for s in seeds})}
@@ -105,6 +128,9 @@ def aggregate(kind: str, records: dict[int, dict], sources: dict[int, str] | Non
         record["attack"] = first["attack"]
         record["n"] = {str(s): records[s].get("n") for s in seeds}
         record["paper_table"] = paper_values.DEFENSE_TABLE.get(first["dataset"])
+    elif kind == "analysis":
+        record["paper_table"] = "Tables 9 and 10"
+        record["n"] = {str(s): records[s].get("n_examples") for s in seeds}
     else:
         record["paper_table"] = paper_values.MODEL_TABLE_NAMES.get(first["dataset"], "Table 8")
         skipped = first["characterization"].get("skipped")
@@ -132,7 +158,7 @@ def _table(rows: list[dict], seeds, label_columns: list[tuple[str, str]], metric
         labels = []
         for key, _ in label_columns:
             item = row[key]
-            labels.append(f"{item:g}" if key == "eps" else NAMES.get(item, item))
+            labels.append(f"{item:g}" if key == "eps" else str(NAMES.get(item, item)))
         lines.append("| " + " | ".join(labels + [metric_names.get(row["metric"], row["metric"])]
                                        + _row_cells(row, seeds)) + " |")
     return lines
@@ -142,7 +168,12 @@ def aggregate_markdown(record: dict) -> str:
     """The aggregate as Markdown: one row per rate, one column per seed, then mean, std, min–max and the paper's."""
     seeds = record["seeds"]
     seed_text = ", ".join(str(s) for s in seeds)
-    if record["kind"] == "defense":
+    if record["kind"] == "analysis":
+        title = f"# Analysis over seeds {seed_text} — {record['dataset']} ({record['profile']} profile)"
+        n = ", ".join(f"seed {s}: {k}" for s, k in record["n"].items())
+        intro = (f"Each seed's models and evaluation set (n = {n}); paper: Table 9 (mean ℓ2, ℓ∞ of CW-L2) and "
+                 "Table 10 (SVHN and CIFAR10 only).")
+    elif record["kind"] == "defense":
         title = f"# Defense over seeds {seed_text}: {record['attack']} on {record['dataset']} ({record['profile']} profile)"
         n = ", ".join(f"seed {s}: {k}" for s, k in record["n"].items())
         intro = (f"Each seed trained its own models and drew its own evaluation set (n = {n}); paper: "
@@ -156,7 +187,15 @@ def aggregate_markdown(record: dict) -> str:
     out = [title, "", intro, f"Per-seed records: {sources}: each rate's denominator and interval are there; here, "
            f"their values only. Statistics: {record['statistics']}.", ""]
     rows = record["rows"]
-    if record["kind"] == "defense":
+    if record["kind"] == "analysis":
+        out += ["## Table 9 — CW-L2", ""]
+        out += _table([r for r in rows if r["table"] == "table9"], seeds, [("model", "model attacked")],
+                      dict(TABLE9_METRICS))
+        table10 = [r for r in rows if r["table"] == "table10"]
+        if table10:
+            out += ["", "## Table 10 — logits variation (Equation 5)", ""]
+            out += _table(table10, seeds, [("class", "class")], dict(TABLE10_METRICS))
+    elif record["kind"] == "defense":
         out += _table(rows, seeds, [("eps", "ε"), ("approach", "approach")], dict(DEFENSE_METRICS))
     else:
         out += [f"## {record['paper_table']} — test accuracy and agreement", ""]
@@ -172,8 +211,8 @@ def aggregate_markdown(record: dict) -> str:
 
 
 def aggregate_stem(kind: str, attack: str | None = None) -> str:
-    """``aggregate_characterization`` or ``aggregate_defense_<attack>``."""
-    return "aggregate_characterization" if kind == "characterization" else f"aggregate_defense_{attack}"
+    """``aggregate_characterization``, ``aggregate_analysis`` or ``aggregate_defense_<attack>``."""
+    return f"aggregate_defense_{attack}" if kind == "defense" else f"aggregate_{kind}"
 
 
 def write_aggregate(kind: str, out_dir, record_paths: dict[int, Path], attack: str | None = None) -> list[Path]:
