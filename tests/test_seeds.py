@@ -42,7 +42,10 @@ def seeds_run(tmp_path_factory):
     characterize = [*common, "--out", str(work / "results"), *TINY, "--seeds", "0", "1"]
     defend = [*common, "--out", str(work / "defense"), *DEFENSE, "--seeds", "0", "1"]
     analyse = [*common, "--out", str(work / "analysis"), *ANALYSIS, "--seeds", "0", "1"]
-    cases = [("characterize", "run_characterization.py", characterize), ("defend", "run_defense.py", defend),
+    lacking = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--models-dir", str(work / "none"),
+               "--out", str(work / "lacking"), *DEFENSE, "--seeds", "0", "1"]
+    cases = [("defend without models", "run_defense.py", lacking),
+             ("characterize", "run_characterization.py", characterize), ("defend", "run_defense.py", defend),
              ("analyse", "run_analysis.py", analyse), ("characterize again", "run_characterization.py", characterize),
              ("defend again", "run_defense.py", defend), ("analyse again", "run_analysis.py", analyse)]
     batch = [{"id": name, "script": script, "args": args, "cwd": str(work), "watch": []}
@@ -192,6 +195,15 @@ def test_unfinished_seed_resumes(seeds_run, tmp_path):
 
     os.utime(copy / "characterization.json", ns=(1, 1))
     assert not finished(copy, "characterization", stored, copy / "characterization.json", [newer])
+
+
+def test_missing_models_of_a_seed_name_the_training_command(seeds_run):
+    work, results = seeds_run
+    outcome = results["defend without models"]
+    assert outcome["returncode"] == 2 and "Traceback" not in outcome["stderr"]
+    line, = [text for text in outcome["stderr"].splitlines() if text.strip()]
+    assert "models of seeds 0, 1 not found" in line and "run_characterization.py" in line and "--seeds 0 1" in line
+    assert not (work / "lacking").exists()  # refused before any seed ran
 
 
 def test_seed_and_seeds_are_refused_in_one_line(tmp_path):

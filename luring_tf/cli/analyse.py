@@ -100,13 +100,8 @@ def main(argv=None):
             from luring_tf.errors import UserError
 
             raise UserError(f"--n-images must be positive, got {args.n_images}")
-        out = args.out or f"results/{args.dataset}/analysis"
-        runs = seeds.seed_runs(args, out)
-        for run in runs:
-            configuration(run.args)  # bad values fail before TensorFlow loads
-        quiet_tensorflow()
-        seeds.check_seed_models(args, runs)
-        return seeds.run_seeds(args, out, analyse_run, seed_finished, "analysis", "analysis.json")
+        return seeds.run_seeds(args, args.out or f"results/{args.dataset}/analysis", configuration, analyse_run,
+                               seed_finished, "analysis", "analysis.json", reads_models=True)
     return analyse_run(args)
 
 

@@ -67,7 +67,8 @@ def parse(argv=None):
     target_model.refuse_without_target(parser, args)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
-    seeds.check_seeds(parser, args, {"--target-model": bool(args.target_model), "--base advtrain": args.base == "advtrain"})
+    seeds.check_seeds(parser, args, {"--target-model": bool(args.target_model),
+                                     "--base advtrain": args.base == "advtrain"})
     return args
 
 
@@ -99,11 +100,8 @@ def seed_finished(run) -> bool:
 def main(argv=None):
     args = parse(argv)
     if args.seeds is not None:
-        for run in seeds.seed_runs(args, default_out(args)):
-            configuration(run.args)  # bad values fail before TensorFlow loads
-        quiet_tensorflow()
-        return seeds.run_seeds(args, default_out(args), lambda one: characterize_run(one, argv), seed_finished,
-                               "characterization", "characterization.json")
+        return seeds.run_seeds(args, default_out(args), configuration, lambda one: characterize_run(one, argv),
+                               seed_finished, "characterization", "characterization.json")
     return characterize_run(args, argv)
 
 
@@ -153,7 +151,8 @@ def characterize_run(args, argv=None) -> int:
     run_folder.prepare_output(out_dir)
     if trains:
         run_folder.prepare_output(models_dir, "--models-dir")
-    claim = run_folder.claim_output(out_dir, "characterization", fingerprint(config, approaches, models_dir), args.force)
+    claim = run_folder.claim_output(out_dir, "characterization", fingerprint(config, approaches, models_dir),
+                                    args.force)
     data = run_folder.load_data(config, args.data_dir)
     claim()
     print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)

@@ -79,7 +79,8 @@ def parse(argv=None):
     args = parser.parse_args(argv)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
-    seeds.check_seeds(parser, args, {"--target-model": bool(args.target_model), "--base advtrain": args.base == "advtrain",
+    seeds.check_seeds(parser, args, {"--target-model": bool(args.target_model),
+                                     "--base advtrain": args.base == "advtrain",
                                      "--public trapdoor": args.public == "trapdoor"})
     return args
 
@@ -138,14 +139,9 @@ def seed_finished(run) -> bool:
 def main(argv=None):
     args = parse(argv)
     if args.seeds is not None:
-        out = args.out or f"results/{args.dataset}/defense"
-        runs = seeds.seed_runs(args, out)
-        for run in runs:
-            configuration(run.args)  # bad values fail before TensorFlow loads
-        quiet_tensorflow()
-        seeds.check_seed_models(args, runs)
-        return seeds.run_seeds(args, out, lambda one: defend_run(one, argv), seed_finished, "defense",
-                               f"defense_{args.attack}.json", args.attack)
+        return seeds.run_seeds(args, args.out or f"results/{args.dataset}/defense", configuration,
+                               lambda one: defend_run(one, argv), seed_finished, "defense",
+                               f"defense_{args.attack}.json", args.attack, reads_models=True)
     return defend_run(args, argv)
 
 

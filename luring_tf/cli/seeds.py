@@ -100,19 +100,29 @@ def finished(out_dir: Path, record_name: str, fingerprint: dict, result: Path, m
     return all(p.stat().st_mtime_ns <= made for p in model_files)
 
 
-def run_seeds(args, out_root, run_one: Callable, is_finished: Callable, kind: str, result_name: str,
-              attack: str | None = None) -> int:
+def run_seeds(args, out_root, configuration: Callable, run_one: Callable, is_finished: Callable, kind: str,
+              result_name: str, attack: str | None = None, reads_models: bool = False) -> int:
     """Run ``run_one(seed_args)`` for each seed not ``is_finished(seed_run)``, then write the aggregate.
 
-    ``kind``: "characterization" or "defense" (:mod:`luring_tf.report.seeds`); ``result_name``: each seed's JSON
-    record in its folder (``characterization.json``, ``defense_<attack>.json``). Returns the exit status.
+    Every seed's ``configuration(seed_args)`` is resolved first (bad values fail before TensorFlow loads);
+    ``reads_models``: the script reads the models of ``run_characterization.py --seeds`` (all checked present
+    before the first seed runs). ``kind``: "characterization", "defense" or "analysis"
+    (:mod:`luring_tf.report.seeds`); ``result_name``: each seed's JSON record in its folder
+    (``characterization.json``, ``defense_<attack>.json``, ``analysis.json``). Returns the exit status.
     """
     from luring_tf.cli import run_folder
-    from luring_tf.report.seeds import write_aggregate
-    from luring_tf.training import distribute
+    from luring_tf.cli.parser import quiet_tensorflow
 
     out_root = Path(out_root)
     runs = seed_runs(args, out_root)
+    for run in runs:
+        configuration(run.args)
+    quiet_tensorflow()
+    if reads_models:
+        check_seed_models(args, runs)
+    from luring_tf.report.seeds import write_aggregate
+    from luring_tf.training import distribute
+
     chief = distribute.is_chief()
     if chief:  # the aggregate's folder: writable and locked before any seed runs
         run_folder.prepare_output(out_root)

@@ -9,8 +9,9 @@ Writes ``<out>/aggregate_characterization.{json,md}`` / ``aggregate_defense_<att
 Per rate: the value of each seed, their mean, their sample standard deviation (n − 1 in the denominator;
 none for a single seed), min and max, beside the paper's value where the paper prints one (Table 8 / 16
 for test accuracy and agreement, Table 1 / 14 / 17 for AC_M∘P, AC_M and DAC, Tables 9 and 10 for the analysis;
-Figure 2's DR and IAR are curves, not numbers). The analysis's mean ℓ2 / ℓ∞ (Table 9) are averaged the same way. A seed whose rate is undefined (e.g. DR over an empty kept set) is left out of that
-rate's statistics, which then say over how many seeds they are.
+Figure 2's DR and IAR are curves, not numbers). The analysis's mean ℓ2 / ℓ∞ (Table 9) are averaged the same
+way. A seed whose rate is undefined (e.g. DR over an empty kept set) is left out of that rate's statistics,
+which then say over how many seeds they are.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def aggregate_markdown(record: dict) -> str:
     elif record["kind"] == "defense":
         title = f"# Defense over seeds {seed_text}: {record['attack']} on {record['dataset']} ({record['profile']} profile)"
         n = ", ".join(f"seed {s}: {k}" for s, k in record["n"].items())
-        intro = (f"Each seed trained its own models and drew its own evaluation set (n = {n}); paper: "
+        intro = (f"Each seed's own models (run_characterization.py --seeds) and evaluation set (n = {n}); paper: "
                  f"{record.get('paper_table') or 'none'}.")
     else:
         title = f"# Characterization over seeds {seed_text} — {record['dataset']} ({record['profile']} profile)"
@@ -184,8 +185,8 @@ def aggregate_markdown(record: dict) -> str:
                  f"split is the same for every seed (data.split_seed). Paper: {record['paper_table']}; Figure 2's DR "
                  "and IAR are curves, not numbers (paper –).")
     sources = ", ".join(f"`{p}`" for p in record["records"].values() if p)
-    out = [title, "", intro, f"Per-seed records: {sources}: each rate's denominator and interval are there; here, "
-           f"their values only. Statistics: {record['statistics']}.", ""]
+    out = [title, "", intro, f"Per-seed records: {sources} (each rate's denominator and interval are there; here, "
+           f"their values only). Statistics: {record['statistics']}.", ""]
     rows = record["rows"]
     if record["kind"] == "analysis":
         out += ["## Table 9 — CW-L2", ""]
