@@ -10,7 +10,9 @@
     result = luring_tf.detect(protected, x)                # x in the model's own input range
 
 The scripts call these functions (``run_characterization.py --target-model``, ``run_defense.py
---target-model``, ``python -m luring_tf.export``): one way to do each thing.
+--target-model``, ``python -m luring_tf.export``): one way to do each thing. The other way round,
+:func:`characterize` and :func:`defend` run the paper's whole protocol as the scripts do (``seeds=[0, 1, 2]``:
+once per seed, then the aggregate over the seeds).
 
 Configuration: a profile of ``luring_tf/configs/<dataset>.yaml`` (or of ``$LURING_TF_CONFIG``) (training sizes, attack settings, ε);
 without ``dataset`` the profile is picked by the image's channels (:func:`profile_dataset`);
@@ -263,3 +265,76 @@ def export(protected: Protected, path, *, images=None, tflite: bool = True, quan
 
     return export_protected(protected, path, images=images, tflite=tflite, quantize=quantize, force=force,
                             serve=serve, policy=policy)
+
+
+def _protocol_argv(dataset, profile, seed, seeds, out, models_dir, data_dir, approaches, overrides, jobs, force,
+                   quiet) -> list[str]:
+    argv = ["--dataset", dataset, "--profile", profile]
+    for flag, given in (("--seed", seed), ("--out", out), ("--models-dir", models_dir), ("--data-dir", data_dir),
+                        ("--jobs", jobs)):
+        if given is not None:
+            argv += [flag, str(given)]
+    if seeds is not None:
+        argv += ["--seeds", *(str(s) for s in ([seeds] if isinstance(seeds, (int, np.integer)) else seeds))]
+    if approaches:
+        argv += ["--approaches", *approaches]
+    for text in overrides:
+        argv += ["--set", text]
+    return argv + ["--force"] * bool(force) + ["--quiet"] * bool(quiet)
+
+
+def _run_protocol(module: str, argv: list[str], result: Path) -> dict:
+    """``module.main(argv)`` as the script runs it (one-line argument errors become a ``UserError``); its record."""
+    import contextlib
+    import importlib
+    import io
+
+    from luring_tf.storage import files
+
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors):
+            code = importlib.import_module(module).main(argv)
+    except SystemExit as exc:  # argparse's one-line error (bad flag value, --seed with --seeds, ...)
+        raise UserError(errors.getvalue().strip().split(": error: ", 1)[-1] or f"bad arguments {argv}") from None
+    if code:
+        raise UserError(f"{module} stopped with status {code}")
+    return files.read_json(result)
+
+
+def characterize(dataset: str = "mnist", profile: str = "quick", *, seed: int | None = None, seeds=None,
+                 out=None, models_dir=None, data_dir=None, approaches=None, overrides=(), jobs=None,
+                 retrain: bool = False, force: bool = False, quiet: bool = True) -> dict:
+    """The whole Section 3 protocol, as ``run_characterization.py`` runs it: train (or reuse) M and every T, Table 8
+    and DR / IAR; returns the record ``<out>/characterization.json``.
+
+    ``seeds`` (a list, e.g. ``[0, 1, 2]``; not with ``seed``): the protocol once per seed into ``<out>/seed_<s>/``
+    (models in ``<models_dir>/seed_<s>/``, resumable per seed), then returns the aggregate
+    ``<out>/aggregate_characterization.json`` (per rate: each seed's value, mean, std, min–max, the paper's;
+    :mod:`luring_tf.report.seeds`). ``out`` defaults to ``results/<dataset>``, ``models_dir`` to
+    ``models/<profile>/<dataset>``; ``overrides``: ``--set`` strings; ``approaches``: a subset.
+    """
+    argv = _protocol_argv(dataset, profile, seed, seeds, out, models_dir, data_dir, approaches, overrides, jobs,
+                          force, quiet) + ["--retrain"] * bool(retrain)
+    folder = Path(out or f"results/{dataset}")
+    name = "aggregate_characterization.json" if seeds is not None else "characterization.json"
+    return _run_protocol("luring_tf.cli.characterize", argv, folder / name)
+
+
+def defend(attack: str = "spsa", dataset: str = "mnist", profile: str = "quick", *, seed: int | None = None,
+           seeds=None, out=None, models_dir=None, data_dir=None, approaches=None, overrides=(),
+           force: bool = False, quiet: bool = True) -> dict:
+    """The Section 4 evaluation of the paper's models under ``attack``, as ``run_defense.py`` runs it (the models of
+    :func:`characterize`); returns the record ``<out>/defense_<attack>.json``.
+
+    ``seeds``: once per seed on that seed's models (``<models_dir>/seed_<s>/``, from ``characterize(seeds=...)``)
+    into ``<out>/seed_<s>/``, then returns the aggregate ``<out>/aggregate_defense_<attack>.json``. ``out``
+    defaults to ``results/<dataset>/defense``.
+    """
+    from luring_tf.names import canonical_attack
+
+    argv = _protocol_argv(dataset, profile, seed, seeds, out, models_dir, data_dir, approaches, overrides, None,
+                          force, quiet) + ["--attack", attack]
+    folder, attack = Path(out or f"results/{dataset}/defense"), canonical_attack(attack)
+    name = f"aggregate_defense_{attack}.json" if seeds is not None else f"defense_{attack}.json"
+    return _run_protocol("luring_tf.cli.defend", argv, folder / name)

@@ -12,8 +12,13 @@ and MIM at the largest ε of the characterization against Luring's M∘P (Fig. 4
 results/<dataset>/analysis/analysis.{json,npz,md}, cwl2_l0.png, fig3_saliency.png and
 fig4_adversarial.png. A stored result of the same configuration and models is only re-rendered
 (pass --force to recompute); after run_characterization.py --retrain it is recomputed.
+
+--seeds 0 1 2 analyses the models of `run_characterization.py --seeds 0 1 2` (<models-dir>/seed_<s>/) once per
+seed into <out>/seed_<s>/ (a finished seed is skipped) and writes aggregate_analysis.{json,md} in <out>: Table 9's
+CW-L2 success, mean l2 and l-inf and Table 10's shares, each seed's value, mean, standard deviation, min-max.
 """
 
+from luring_tf.cli import seeds
 from luring_tf.cli.parser import (Parser, add_common_arguments, group, quiet_tensorflow, releasing_locks, run,
                                    use_strategy)
 from luring_tf.names import ANALYSIS_DATASETS
@@ -35,6 +40,7 @@ def build_parser() -> Parser:
                                 "(takes only --dataset, --profile and --out)")
     evaluation.add_argument("--n-images", type=int, default=5,
                             help="images in the saliency and Fig. 4 grids (default: 5)")
+    seeds.add_seeds_argument(parser, "the analysis (on each seed's models)")
     return parser
 
 
@@ -43,6 +49,7 @@ def parse(argv=None):
     args = parser.parse_args(argv)
     if args.render_only:
         parser.only_with(args, "--render-only", ("render_only", "dataset", "profile", "out"))
+    seeds.check_seeds(parser, args, {})
     return args
 
 
@@ -65,9 +72,41 @@ def _render(out_dir, record=None):
     return 0
 
 
+def seed_finished(run) -> bool:
+    """True when the analysis of one seed of --seeds (:class:`luring_tf.cli.seeds.SeedRun`) is done: its
+    analysis.json of the same configuration, approaches and --n-images, with analysis.npz, newer than the models."""
+    from luring_tf.cli import run_folder
+    from luring_tf.storage import files
+    from luring_tf.storage.models_io import model_paths
+
+    stored, arrays = run.out / "analysis.json", run.out / "analysis.npz"
+    if not stored.is_file() or not arrays.is_file():
+        return False
+    approaches = run_folder.approaches(run.args)
+    previous = files.read_json(stored).get("fingerprint") or {}
+    wanted = {"config": configuration(run.args), "approaches": list(approaches), "n_images": run.args.n_images}
+    if any(previous.get(key) != run_folder.as_json(value) for key, value in wanted.items()):
+        return False
+    models = [model_paths(run.models)["M"], *(model_paths(run.models, a)["T"] for a in approaches)]
+    made = min(stored.stat().st_mtime_ns, arrays.stat().st_mtime_ns)
+    return all(p.is_file() and p.stat().st_mtime_ns <= made for p in models)
+
+
 @releasing_locks
 def main(argv=None):
     args = parse(argv)
+    if args.seeds is not None:
+        if args.n_images <= 0:
+            from luring_tf.errors import UserError
+
+            raise UserError(f"--n-images must be positive, got {args.n_images}")
+        return seeds.run_seeds(args, args.out or f"results/{args.dataset}/analysis", configuration, analyse_run,
+                               seed_finished, "analysis", "analysis.json", reads_models=True)
+    return analyse_run(args)
+
+
+def analyse_run(args) -> int:
+    """One analysis (one seed) of the parsed ``args``."""
     quiet_tensorflow()
     use_strategy(args)
     from pathlib import Path

@@ -16,12 +16,16 @@ threads on a CPU machine (--jobs auto, the default; same results as --jobs 1), t
 tfds imagenet2012): M = a pretrained MobileNetV2 (model.weights: imagenet, a file, or random for pipeline
 checks), C-E and Luring only; writes Table 16 (test accuracy, agreement) -- the paper has no DR / IAR there.
 
+--seeds 0 1 2 runs all of this once per seed into <out>/seed_<s>/ (models in <models-dir>/seed_<s>/, resumable
+per seed) and writes aggregate_characterization.{json,md} in <out>: every rate's mean, standard deviation and
+min-max over the seeds beside the per-seed values and the paper's (luring_tf/cli/seeds.py).
+
 --base advtrain trains (or loads) an adversarially trained M and the components against it in
 <models-dir>/advtrain/ (default approaches: luring), writes the results to results/<dataset>/advtrain/
 and adds Table 18 (table18.{json,md}: Base rows from the standard models when they exist).
 """
 
-from luring_tf.cli import advtrain_table, imagenet_run
+from luring_tf.cli import advtrain_table, imagenet_run, seeds
 from luring_tf.cli import target_model
 from luring_tf.cli.parser import (Parser, add_choice, add_common_arguments, add_jobs_argument, group, quiet_tensorflow,
                                    releasing_locks, run, use_strategy)
@@ -51,6 +55,7 @@ def build_parser() -> Parser:
              "--luring-coefficient, --strategy; without --dataset the profile follows the images: mnist for grey, "
              "svhn for colour)")
     add_jobs_argument(parser)
+    seeds.add_seeds_argument(parser, "the whole characterization")
     target_model.add_protect_arguments(parser)
     advtrain_table.add_base_argument(parser)
     return parser
@@ -62,6 +67,8 @@ def parse(argv=None):
     target_model.refuse_without_target(parser, args)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
+    seeds.check_seeds(parser, args, {"--target-model": bool(args.target_model),
+                                     "--base advtrain": args.base == "advtrain"})
     return args
 
 
@@ -73,9 +80,38 @@ def configuration(args) -> dict:
     return run_folder.resolve_config(args, "characterization")
 
 
+def fingerprint(config: dict, approaches, models_dir) -> dict:
+    """What ``run-config.json`` records for a characterization: another one into the same --out is refused."""
+    return {"config": config, "approaches": list(approaches), "models_dir": str(models_dir)}
+
+
+def seed_finished(run) -> bool:
+    """True when the characterization of one seed of --seeds (:class:`luring_tf.cli.seeds.SeedRun`) is done."""
+    from luring_tf.cli import run_folder
+    from luring_tf.storage.models_io import model_paths
+
+    approaches = run_folder.approaches(run.args)
+    models = [model_paths(run.models)["M"], *(model_paths(run.models, a)["T"] for a in approaches)]
+    return seeds.finished(run.out, "characterization", fingerprint(configuration(run.args), approaches, run.models),
+                          run.out / "characterization.json", models)
+
+
 @releasing_locks
 def main(argv=None):
     args = parse(argv)
+    if args.seeds is not None:
+        return seeds.run_seeds(args, default_out(args), configuration, lambda one: characterize_run(one, argv),
+                               seed_finished, "characterization", "characterization.json")
+    return characterize_run(args, argv)
+
+
+def default_out(args) -> str:
+    """--out, else results/<dataset> (results/<dataset>/advtrain with --base advtrain)."""
+    return args.out or f"results/{args.dataset}" + ("/advtrain" if args.base == "advtrain" else "")
+
+
+def characterize_run(args, argv=None) -> int:
+    """One characterization (one seed) of the parsed ``args``; ``argv``: the command line, for --target-model."""
     from pathlib import Path
 
     from luring_tf.storage import files
@@ -103,7 +139,7 @@ def main(argv=None):
         return target_model.protect_command(args, target_model.dataset_given(argv))
     approaches = run_folder.approaches(args)
     # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
-    out_dir = distribute.worker_path(Path(args.out or f"results/{args.dataset}" + ("/advtrain" if advtrain else "")))
+    out_dir = distribute.worker_path(Path(default_out(args)))
     standard_dir = distribute.worker_path(run_folder.models_dir(args))
     models_dir = advtrain_table.models_dir(standard_dir) if advtrain else standard_dir
     # Models reused from --models-dir must fit the data set and each other (before any training or attack).
@@ -115,8 +151,8 @@ def main(argv=None):
     run_folder.prepare_output(out_dir)
     if trains:
         run_folder.prepare_output(models_dir, "--models-dir")
-    claim = run_folder.claim_output(out_dir, "characterization", {"config": config, "approaches": list(approaches),
-                                                               "models_dir": str(models_dir)}, args.force)
+    claim = run_folder.claim_output(out_dir, "characterization", fingerprint(config, approaches, models_dir),
+                                    args.force)
     data = run_folder.load_data(config, args.data_dir)
     claim()
     print(f"[luring-tf] data: {data.source}; {data.sizes()}", flush=True)

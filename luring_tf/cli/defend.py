@@ -23,13 +23,17 @@ trapdoor_<attack>.{json,md} beside the cells, with the signature detector's DAC 
 --dataset imagenet --attack mim-w (Table 17, App. H.1): C-E and Luring at ε = 4/255, 5/255, 6/255 on
 defense.n_examples validation images correct for M and both T, drawn from the first defense.candidates.
 
+--seeds 0 1 2 evaluates the models of `run_characterization.py --seeds 0 1 2` (<models-dir>/seed_<s>/) once
+per seed into <out>/seed_<s>/ (resumable per seed) and writes aggregate_defense_<attack>.{json,md} in <out>:
+every rate's mean, standard deviation and min-max over the seeds beside the per-seed values and the paper's.
+
 --base advtrain (Tables 18-19, App. H.2) evaluates AdvTrain-Luring (models of `run_characterization.py
 --base advtrain`) and Base-Luring side by side at train.advtrain.eps, MIM-W with FGSM, with AC_M,wb;
 writes results/<dataset>/advtrain/defense/{tables_18_19.json,table18.md,table19.md} (Base cells in
 results/<dataset>/defense, shared with the standard runs); see luring_tf/cli/advtrain_table.py.
 """
 
-from luring_tf.cli import advtrain_table, imagenet_run, target_model
+from luring_tf.cli import advtrain_table, imagenet_run, seeds, target_model
 from luring_tf.cli.parser import (Parser, add_choice, add_common_arguments, group, quiet_tensorflow, releasing_locks,
                                    run, use_strategy)
 
@@ -66,6 +70,7 @@ def build_parser() -> Parser:
         "--retrain", action="store_true",
         help="with --public trapdoor: train the trapdoored model again even if its .h5 exists")
     advtrain_table.add_base_argument(parser)
+    seeds.add_seeds_argument(parser, "the defense evaluation (on each seed's models)")
     return parser
 
 
@@ -74,6 +79,9 @@ def parse(argv=None):
     args = parser.parse_args(argv)
     if args.target_model:
         parser.only_with(args, "--target-model", TARGET_FLAGS)
+    seeds.check_seeds(parser, args, {"--target-model": bool(args.target_model),
+                                     "--base advtrain": args.base == "advtrain",
+                                     "--public trapdoor": args.public == "trapdoor"})
     return args
 
 
@@ -101,9 +109,44 @@ def configuration(args) -> dict:
     return run_folder.resolve_config(args, "defense")
 
 
+def fingerprint(args, config: dict, approaches, models_dir, trapdoor: bool = False) -> dict:
+    """What ``run-config.json`` records for a defense result: another one into the same --out is refused."""
+    printed = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
+    printed.update(attack=args.attack, approaches=list(approaches), models_dir=str(models_dir))
+    if trapdoor:
+        printed.update(public="trapdoor", trapdoor=config["train"]["trapdoor"])
+    return printed
+
+
+def model_files(models_dir, approaches) -> dict:
+    """``{"M": M.h5, approach: <approach>_T.h5}`` in ``models_dir``."""
+    from luring_tf.storage.models_io import model_paths
+
+    return {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in approaches}}
+
+
+def seed_finished(run) -> bool:
+    """True when the defense of one seed of --seeds (:class:`luring_tf.cli.seeds.SeedRun`) is done."""
+    from luring_tf.cli import run_folder
+
+    approaches = run_folder.approaches(run.args)
+    stored = fingerprint(run.args, configuration(run.args), approaches, run.models)
+    return seeds.finished(run.out, f"defense_{run.args.attack}", stored, run.out / f"defense_{run.args.attack}.json",
+                          model_files(run.models, approaches).values())
+
+
 @releasing_locks
 def main(argv=None):
     args = parse(argv)
+    if args.seeds is not None:
+        return seeds.run_seeds(args, args.out or f"results/{args.dataset}/defense", configuration,
+                               lambda one: defend_run(one, argv), seed_finished, "defense",
+                               f"defense_{args.attack}.json", args.attack, reads_models=True)
+    return defend_run(args, argv)
+
+
+def defend_run(args, argv=None) -> int:
+    """One defense evaluation (one seed) of the parsed ``args``; ``argv``: the command line, for --target-model."""
     from pathlib import Path
 
     from luring_tf.cli import run_folder
@@ -125,13 +168,13 @@ def main(argv=None):
     from luring_tf.training import distribute
     from luring_tf.evaluation.defense import expand_configs, run_defense
     from luring_tf.report.defense import defense_markdown, write_defense
-    from luring_tf.storage.models_io import load_model, model_paths
+    from luring_tf.storage.models_io import load_model
 
     approaches = run_folder.approaches(args)
     expand_configs(args.attack, config["defense"])  # bad grids fail before any work
     # multi-worker: worker 0 writes; the others work in private copies (luring_tf.training.distribute.worker_path)
     models_dir = distribute.worker_path(run_folder.models_dir(args))
-    paths = {"M": model_paths(models_dir)["M"], **{a: model_paths(models_dir, a)["T"] for a in approaches}}
+    paths = model_files(models_dir, approaches)
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
         raise UserError(f"models for {args.dataset} ({args.profile} profile) not found in {models_dir} "
@@ -143,13 +186,10 @@ def main(argv=None):
                             **imagenet_run.model_expectations(config))
     out_dir = run_folder.prepare_output(distribute.worker_path(Path(args.out or f"results/{args.dataset}/defense")))
     # defense_<attack>.json of another seed or configuration is never silently replaced
-    fingerprint = {key: config[key] for key in ("dataset", "profile", "seed", "data", "defense")}
-    fingerprint.update(attack=args.attack, approaches=list(approaches), models_dir=str(models_dir))
     if trapdoor:
-        fingerprint.update(public="trapdoor", trapdoor=config["train"]["trapdoor"])
         run_folder.prepare_output(models_dir / "trapdoor", "--models-dir")
     claim = run_folder.claim_output(out_dir, f"defense_{args.attack}" + ("_trapdoor" if trapdoor else ""),
-                                    fingerprint, args.force)
+                                    fingerprint(args, config, approaches, models_dir, trapdoor), args.force)
     data = run_folder.load_data(config, args.data_dir)
     claim()
     if imagenet_run.is_imagenet(config):  # Table 17: well-classified images drawn from a pool held in memory

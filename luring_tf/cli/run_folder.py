@@ -138,7 +138,7 @@ def claim_output(out_dir: Path, record_name: str, fingerprint: dict, force: bool
     path = Path(out_dir) / RUN_CONFIG
     stored = _read_run_config(path, force)
     previous = stored.get(record_name)
-    if previous is not None and previous != _as_json(fingerprint) and not force:
+    if previous is not None and previous != as_json(fingerprint) and not force:
         raise UserError(f"{out_dir} holds {record_name} results of another configuration: "
                         "pass --out elsewhere, or --force to replace them")
 
@@ -148,6 +148,16 @@ def claim_output(out_dir: Path, record_name: str, fingerprint: dict, force: bool
         files.write_json(path, current)
 
     return record
+
+
+def holds(out_dir: Path, record_name: str, fingerprint: dict) -> bool:
+    """True when ``out_dir/run-config.json`` (readable) records ``record_name`` as made with ``fingerprint``."""
+    path = Path(out_dir) / RUN_CONFIG
+    try:
+        stored = _read_run_config(path, force=False)
+    except UserError:
+        return False
+    return stored.get(record_name) == as_json(fingerprint)
 
 
 def _read_run_config(path: Path, force: bool) -> dict:
@@ -165,7 +175,7 @@ def _read_run_config(path: Path, force: bool) -> dict:
         return {}  # --force: the corrupt record is replaced
 
 
-def _as_json(value):
+def as_json(value):
     """``value`` as it reads back from JSON (tuples become lists), to compare with a stored record."""
     import json
 
