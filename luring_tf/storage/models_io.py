@@ -96,6 +96,16 @@ def _is_softmax(activation) -> bool:
     return getattr(activation, "__name__", "") == "softmax"
 
 
+def model_input(model: keras.Model):
+    """``model``'s input as a functional model takes it: the one input tensor, or the list when there are several.
+
+    ``keras.Model(model.inputs, ...)`` with a one-element list expects a one-element list when called, and Keras
+    warns ("The structure of `inputs` doesn't match") at every call with a plain tensor.
+    """
+    inputs = model.inputs
+    return inputs[0] if len(inputs) == 1 else inputs
+
+
 def logits_view(model: keras.Model) -> keras.Model:
     """A model returning the pre-softmax logits of ``model`` (weights shared or copied, not retrained).
 
@@ -109,13 +119,13 @@ def logits_view(model: keras.Model) -> keras.Model:
     if isinstance(last, keras.layers.Softmax) or (
         isinstance(last, keras.layers.Activation) and _is_softmax(last.activation)
     ):
-        return keras.Model(model.inputs, model.layers[-2].output, name=f"{model.name}_logits")
+        return keras.Model(model_input(model), model.layers[-2].output, name=f"{model.name}_logits")
     if _is_softmax(getattr(last, "activation", None)):
         config = dict(last.get_config(), activation="linear", name=f"{last.name}_logits")
         twin = last.__class__.from_config(config)
         twin.build(last.input.shape)
         twin.set_weights(last.get_weights())
-        return keras.Model(model.inputs, twin(last.input), name=f"{model.name}_logits")
+        return keras.Model(model_input(model), twin(last.input), name=f"{model.name}_logits")
     return model
 
 
