@@ -56,30 +56,72 @@ class Dataset:
             object.__setattr__(self, "image_shape", tuple(int(d) for d in self.x_train.shape[1:]))
 
     def size(self, split: str) -> int:
-        """Number of images in ``split`` ("train" | "val" | "test")."""
+        """Number of images in ``split``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns:
+            The count (0 for an empty split).
+        """
         from luring_tf.data import streams
 
         return streams.size(self, split)
 
     def stream(self, split: str, batch_size: int, *, extras=(), shuffle: bool = False, seed: int = 0,
                repeat: bool = False):
-        """``tf.data`` batches of ``split``; see :func:`luring_tf.data.streams.stream`."""
+        """``tf.data`` batches of ``split``; see :func:`luring_tf.data.streams.stream`.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            batch_size: images per batch (the last batch may be smaller unless ``repeat``).
+            extras: ``"labels"``, ``"images"`` or arrays with one row per image, yielded after x.
+            shuffle: shuffle with one buffer of the whole split, reshuffled on each pass.
+            seed: the shuffle's seed.
+            repeat: endless.
+
+        Returns:
+            A ``tf.data.Dataset`` of float32 [B,H,W,C] in [0,1], or of ``(x, *extras)`` tuples.
+
+        Example:
+            >>> for x, y in data.stream("train", 64, extras=("labels",), shuffle=True, seed=0):
+            ...     break
+        """
         from luring_tf.data import streams
 
         return streams.stream(self, split, batch_size, extras=extras, shuffle=shuffle, seed=seed, repeat=repeat)
 
     def images(self, split: str, limit: int | None = None) -> np.ndarray:
-        """float32 [N,H,W,C] in [0,1]: the first ``limit`` images of ``split``, in memory (evaluation sets)."""
+        """The first ``limit`` images of ``split`` in memory (evaluation and attack sets).
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            limit: how many (all when None).
+
+        Returns:
+            float32 [N,H,W,C] in [0,1].
+        """
         from luring_tf.data import streams
 
         return streams.images(self, split, limit)
 
     def labels(self, split: str) -> np.ndarray | None:
-        """int64 [N] labels of ``split``, None for unlabeled data."""
+        """The labels of ``split``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns:
+            int64 [N] in 0..K-1, or None for unlabeled data.
+        """
         return getattr(self, f"y_{split}")
 
     def sizes(self) -> str:
-        """'train N, val N, test N' (and the skipped files when any), for logs and records."""
+        """The split sizes in words, for logs and records.
+
+        Returns:
+            ``"train N, val N, test N"``, plus the skipped files when any.
+        """
         text = ", ".join(f"{split} {self.size(split)}" for split in ("train", "val", "test"))
         return text + (f", {self.skipped} unreadable files skipped" if self.skipped else "")
 
