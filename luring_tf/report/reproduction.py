@@ -51,7 +51,9 @@ def git_commit(where: Path = REPO) -> str | None:
     try:
         run = dict(cwd=where, capture_output=True, text=True, timeout=20, check=True)
         commit = subprocess.run(["git", "rev-parse", "HEAD"], **run).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], **run).stdout.strip()
+        # docs/ left out: the page itself is being written there (`... > docs/reproduction.md`)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs"],
+                               **run).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return commit + (" (+ uncommitted changes)" if dirty else "") if commit else None
@@ -156,7 +158,7 @@ def departures(dataset: str, profile: str, config: dict | None) -> list[str]:
     what = "this run's stored configuration" if config is not None else f"the {profile} profile"
     lines = [f"<details markdown=\"1\"><summary>Departures of {what} from the paper profile ({len(rows)} values; "
              f"<code>python -m luring_tf.config --diff {profile} paper --dataset {dataset}</code>)</summary>", "",
-             f"| key | this run | paper |", "|---|---|---|"]
+             f"| key | {'this run' if config is not None else profile} | paper |", "|---|---|---|"]
     lines += [f"| `{key}` | {profiles._show(a)} | {profiles._show(b)} |" for key, a, b in rows]
     return lines + ["", "</details>"]
 
