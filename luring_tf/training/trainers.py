@@ -528,7 +528,7 @@ def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, s
     for. Not in the original code (P starts from Keras's random initialisation there).
     """
     with reproducible(seed, deterministic), distribute.scope():
-        autoencoder = keras.Model(model_input(component), component.output)  # shares P's layers; P stays uncompiled
+        autoencoder = keras.Model(model_input(component), component.outputs)  # shares P's layers; P stays uncompiled
         autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy(),
                             steps_per_execution=distribute.steps_per_execution(int(steps)))
         guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
