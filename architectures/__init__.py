@@ -32,15 +32,15 @@ def build_classifier(dataset: str, name: str = "M") -> keras.Sequential:
     """Base classifier M of ``dataset`` (Tables 2-4): a Dense named ``logits``, then a separate softmax.
 
     Args:
-        dataset: ``"mnist"``, ``"svhn"`` or ``"cifar10"`` (:data:`DATASETS`).
+        dataset: ``"mnist"``, ``"svhn"`` or ``"cifar10"`` (``DATASETS``).
         name: the Keras name of the model.
 
     Returns:
         An unbuilt-weights ``keras.Sequential`` mapping float32 [N,H,W,C] images in [0,1]
-        (:data:`INPUT_SHAPES`) to [N,10] softmax probabilities.
+        (``INPUT_SHAPES``) to [N,10] softmax probabilities.
 
     Raises:
-        ValueError: ``dataset`` is not one of :data:`DATASETS`.
+        ValueError: ``dataset`` is not one of ``DATASETS``.
 
     Example:
         >>> m = build_classifier("mnist")
@@ -56,7 +56,7 @@ def build_luring_component(
     """Prepended component P of ``dataset`` (Tables 5-7); also the Auto autoencoder.
 
     Args:
-        dataset: ``"mnist"``, ``"svhn"`` or ``"cifar10"`` (:data:`DATASETS`).
+        dataset: ``"mnist"``, ``"svhn"`` or ``"cifar10"`` (``DATASETS``).
         dropout: rate of the two Dropout layers of the SVHN/CIFAR10 P (the original code's 0.15 for
             SVHN Luring, 0.3 for CIFAR10 C-E and Luring, 0 elsewhere), in [0, 1). MNIST's P has no
             dropout.

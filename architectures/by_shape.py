@@ -10,11 +10,11 @@ The rule, by the side ``S = max(H, W)`` and the channels ``C`` of M's input:
   cropped back, with C output channels; Table 7 (CIFAR10's, one pooling) is reachable with
   ``--component architectures.by_shape:build_table7_component``;
 * ``S > 64`` (large images, grey or colour): Table 15 (the ImageNet component, Appendix H.1,
-  :mod:`architectures.imagenet`).
+  ``architectures.imagenet``).
 
 Every P maps float32 [N,H,W,C] in [0,1] to [N,H,W,C] in [0,1]; the thresholds are a port
 choice (the paper shows one component per data set: 28×28 grey, 32×32 colour, 224×224 colour).
-A user builder ``function(input_shape) -> keras.Model`` replaces the rule (:func:`load_builder`).
+A user builder ``function(input_shape) -> keras.Model`` replaces the rule (``load_builder``).
 """
 
 from __future__ import annotations
@@ -172,7 +172,7 @@ def build_user_component(spec, input_shape) -> keras.Model:
     """Call the ``--component`` builder and check that its P maps ``input_shape`` to itself.
 
     Args:
-        spec: ``"module:function"`` (:func:`load_builder`), or the builder function itself from Python.
+        spec: ``"module:function"`` (``load_builder``), or the builder function itself from Python.
         input_shape: ``(H, W, C)`` of M's input.
 
     Returns:

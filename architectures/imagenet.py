@@ -1,11 +1,11 @@
 """ImageNet models of Appendix H.1: M = MobileNetV2 on [0,1] images, and the defense component P (Table 15).
 
-M (:func:`build_classifier`): ``keras.applications.MobileNetV2`` (Sandler et al., 2018), which takes
+M (``build_classifier``): ``keras.applications.MobileNetV2`` (Sandler et al., 2018), which takes
 images in [-1,1]; a built-in ``Rescaling(2, offset=-1)`` in front folds that range in, so M (and
 T = M∘P) take [0,1] images like every other model of the port and load in plain Keras. Its last
 layer is MobileNetV2's own ``Dense(classes, softmax)`` (the logits view un-fuses it).
 
-P (:func:`build_luring_component`), shape-generic:
+P (``build_luring_component``), shape-generic:
 
 Table 15 (for MobileNetV2 on 224x224x3 images in [-1,1]): Conv128-MaxPool-Conv256-MaxPool-
 Conv512-MaxPool-Conv512-Conv256-Up-Conv128-Up-Conv64-Conv3, every Conv 3x3 + BN, ReLU and a
@@ -18,7 +18,7 @@ final sigmoid. Departures, so that P maps H×W×C back to H×W×C for any H, W, 
 * the last Conv has C filters (Table 15: 3).
 
 P works on [0,1] images (sigmoid output); M's own range is folded around it by
-:mod:`luring_tf.input_range`.
+``luring_tf.input_range``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def fold_range(network: keras.Model, name: str = "M") -> keras.Sequential:
 
     Returns:
         A ``keras.Sequential`` of float32 [N,H,W,C] images in [0,1] with ``network``'s outputs; its first
-        layer is named :data:`RANGE_LAYER`.
+        layer is named ``RANGE_LAYER``.
     """
     shape = tuple(network.input_shape[1:])
     return keras.Sequential([keras.Input(shape), layers.Rescaling(2.0, -1.0, name=RANGE_LAYER), network], name=name)
@@ -60,7 +60,7 @@ def build_classifier(image_size: int = 224, alpha: float = 1.0, weights=None, cl
         name: the Keras name of the model.
 
     Returns:
-        A ``keras.Sequential`` ``[Rescaling(2, -1), MobileNetV2]`` (:func:`fold_range`).
+        A ``keras.Sequential`` ``[Rescaling(2, -1), MobileNetV2]`` (``fold_range``).
 
     Raises:
         ValueError: what Keras raises when the weights cannot be obtained or do not fit.

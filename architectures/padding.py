@@ -30,12 +30,12 @@ def padded(height: int, width: int, multiple: int) -> list:
 
 
 def cropped(height: int, width: int, multiple: int) -> list:
-    """The ``Cropping2D`` undoing :func:`padded` for the same arguments.
+    """The ``Cropping2D`` undoing ``padded`` for the same arguments.
 
     Args:
         height: H of the image before padding.
         width: W of the image before padding.
-        multiple: the ``multiple`` given to :func:`padded`.
+        multiple: the ``multiple`` given to ``padded``.
 
     Returns:
         ``[Cropping2D]``, or ``[]`` when nothing was padded.

@@ -65,6 +65,11 @@ def test_docs_build_strict_offline_and_reference_every_public_function(tmp_path)
                 signature = re.sub(r"<[^>]+>", "", section[:section.find("</h", 0) + 4000])
                 for arg in args:
                     assert arg in signature, f"{module}.{name}: argument {arg} is not in its reference entry"
+    # their docstrings are Markdown: no reStructuredText role (``:func:`x```) shows up raw on the page
+    for page in ("data", "architectures"):
+        html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+        raw = re.findall(r":(?:func|class|mod|data|meth|attr|exc):", html)
+        assert not raw, f"reference/{page}: reStructuredText roles {raw[:3]} render as text"
     # every module of luring_tf.data and architectures has its reference entry
     for page, package in (("data", "luring_tf/data"), ("architectures", "architectures")):
         modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")

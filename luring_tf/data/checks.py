@@ -39,7 +39,7 @@ def check_images(x: np.ndarray, path: Path | str, shape: tuple[int, int, int]) -
         ``x`` unchanged.
 
     Raises:
-        UserError: wrong dtype, wrong shape or no image (:func:`bad_file`).
+        UserError: wrong dtype, wrong shape or no image (``bad_file``).
     """
     if x.dtype != np.uint8:
         raise bad_file(path, f"images have dtype {x.dtype}, expected uint8")

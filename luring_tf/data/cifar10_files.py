@@ -82,7 +82,7 @@ def _batch_folder(data_dir: Path) -> Path | None:
 
 
 def has_files(data_dir: Path) -> bool:
-    """Whether ``data_dir`` holds any CIFAR-10 batch or the archive (then :func:`read` succeeds or says what is wrong).
+    """Whether ``data_dir`` holds any CIFAR-10 batch or the archive (then ``read`` succeeds or says what is wrong).
 
     Args:
         data_dir: the folder.
@@ -124,7 +124,7 @@ def read(data_dir: Path) -> OfficialSplits:
         data_dir: a folder with ``data_batch_1..5`` and ``test_batch`` (or ``cifar-10-batches-py/``, or the archive).
 
     Returns:
-        :class:`~luring_tf.data.dataset.OfficialSplits` of uint8 [N,32,32,3] images and int64 [N] labels.
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,32,32,3] images and int64 [N] labels.
 
     Raises:
         UserError: a file is missing or damaged (one line naming it).

@@ -17,7 +17,7 @@ NUM_CLASSES = 10  # the paper's three small data sets (ImageNet: 1,000, see luri
 
 @dataclass(frozen=True)
 class Dataset:
-    """One dataset, split as in the original code (or, for an image folder, as :mod:`luring_tf.data.folder` says).
+    """One dataset, split as in the original code (or, for an image folder, as ``luring_tf.data.folder`` says).
 
     x_*: float32 [N,H,W,C] in [0,1] (NHWC; MNIST 28x28x1, SVHN/CIFAR10 32x32x3); None for a file-backed
     source (an image folder), whose images are read from ``files`` as they stream.
@@ -28,10 +28,10 @@ class Dataset:
     class_names: the class of each label (a folder's sub-folder names), None for the paper's data sets.
     skipped: unreadable image files left out (file-backed sources; recorded with the results).
     preprocessing: how streams turn a stored image into x: None = decode, resize to image_shape (every
-    source but ImageNet); "imagenet" = MobileNetV2's transforms (:mod:`luring_tf.data.imagenet_preprocessing`:
+    source but ImageNet); "imagenet" = MobileNetV2's transforms (``luring_tf.data.imagenet_preprocessing``:
     short-side resize + centre crop, and random resized crop + flip for shuffled training batches).
 
-    Reading the images, for every source (see :mod:`luring_tf.data.streams`): ``stream(split, batch_size,
+    Reading the images, for every source (see ``luring_tf.data.streams``): ``stream(split, batch_size,
     ...)`` = a ``tf.data`` pipeline; ``size(split)``; ``images(split, limit)`` = a materialised array, for
     evaluation and attack sets only.
     """
@@ -70,7 +70,7 @@ class Dataset:
 
     def stream(self, split: str, batch_size: int, *, extras=(), shuffle: bool = False, seed: int = 0,
                repeat: bool = False):
-        """``tf.data`` batches of ``split``; see :func:`luring_tf.data.streams.stream`.
+        """``tf.data`` batches of ``split``; see ``luring_tf.data.streams.stream``.
 
         Args:
             split: ``"train"``, ``"val"`` or ``"test"``.

@@ -10,7 +10,7 @@ the top level (unlabeled: ``y_*`` None, ``labelled=False``). Luring needs no lab
 unlabeled folder trains P and measures agreement with M.
 
 Images: decoded to C channels (grey <-> RGB by the decoder), resized to H x W (bilinear, antialiased, the
-whole image: aspect ratio not kept, nothing cropped), float32 in [0,1]; see :func:`streams.decode_image`.
+whole image: aspect ratio not kept, nothing cropped), float32 in [0,1]; see ``streams.decode_image``.
 
 Splits: the readable files, sorted by path, are split with sklearn's ``train_test_split(random_state=seed)``:
 first a hold-out test set of ``test_size`` images (an int) or that fraction (a float), then ``val_fraction``
@@ -146,10 +146,10 @@ def check_test_size(test_size) -> None:
 
 def load_image_folder(path, image_shape=(28, 28, 1), *, test_size: int | float = 0.2, val_fraction: float = 0.17,
                       seed: int = 123) -> Dataset:
-    """The images under ``path`` as a file-backed :class:`~luring_tf.data.dataset.Dataset` of float32 [H,W,C] images in [0,1].
+    """The images under ``path`` as a file-backed ``luring_tf.data.dataset.Dataset`` of float32 [H,W,C] images in [0,1].
 
     Labels are the sub-folder indices (sorted names, in ``class_names``), or None (``labelled=False``) for a
-    flat folder. Images are decoded and resized as they stream (:func:`luring_tf.data.streams.decode_image`).
+    flat folder. Images are decoded and resized as they stream (``luring_tf.data.streams.decode_image``).
 
     Args:
         path: the folder (one sub-folder per class, or images directly).

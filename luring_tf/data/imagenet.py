@@ -1,4 +1,4 @@
-"""ILSVRC2012 (ImageNet) as a streamed :class:`Dataset`, from the usual folder layout or a prepared tfds copy.
+"""ILSVRC2012 (ImageNet) as a streamed ``Dataset``, from the usual folder layout or a prepared tfds copy.
 
     from luring_tf.data.imagenet import load_imagenet
     data = load_imagenet("~/data/imagenet", 224)     # DIR/train/<wnid>/*.JPEG, DIR/val/<wnid>/*.JPEG
@@ -19,8 +19,8 @@ classes, as in tfds' order). tfds: val = the last ``val_size`` examples of tfds'
 its ``validation`` split, both in tfds' order (shuffled once by tfds when it prepared the set; ``seed``
 plays no part). ``n_train`` / ``n_test`` keep only the first images of train / test.
 
-Images are read and transformed as they stream (:mod:`luring_tf.data.imagenet_preprocessing`): nothing
-holds a split's pixels. Folder: every file is decoded once at load (:func:`luring_tf.data.folder.readable`,
+Images are read and transformed as they stream (``luring_tf.data.imagenet_preprocessing``): nothing
+holds a split's pixels. Folder: every file is decoded once at load (``luring_tf.data.folder.readable``,
 in parallel) and the unreadable ones are skipped and counted -- about one decode pass over the data set
 per load. tfds: the labels are read once at load without decoding the images.
 """
@@ -211,7 +211,7 @@ def _load_tfds(data_dir, size: int, val_size: int, n_train, n_test) -> Dataset:
 
 def load_imagenet(data_dir, image_size: int = 224, *, source: str = "auto", val_size: int = 10000,
                   seed: int = 123, n_train: int | None = None, n_test: int | None = None) -> Dataset:
-    """ILSVRC2012 as a streamed :class:`~luring_tf.data.dataset.Dataset` of float32 [S,S,3] images in [0,1], S = ``image_size``.
+    """ILSVRC2012 as a streamed ``luring_tf.data.dataset.Dataset`` of float32 [S,S,3] images in [0,1], S = ``image_size``.
 
     Args:
         data_dir: a folder with ``train/<wnid>/*.JPEG`` and ``val/`` (source ``"folder"``), or a tfds data folder.

@@ -18,7 +18,7 @@ distribution is the same.
 
 Memory: each image is decoded once, at full size, when it is used. Folder splits shuffle their paths (a
 buffer of the whole split: strings only); tfds splits shuffle the encoded JPEG bytes with the bounded
-buffer of :func:`luring_tf.data.streams.shuffle_buffer` (1,024 images at S = 224).
+buffer of ``luring_tf.data.streams.shuffle_buffer`` (1,024 images at S = 224).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def _resize(image: tf.Tensor, height, width) -> tf.Tensor:
 
 
 def evaluation_transform(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Evaluation transform: short side to :func:`resize_side`, centre crop S x S.
+    """Evaluation transform: short side to ``resize_side``, centre crop S x S.
 
     Args:
         image: uint8 [h,w,3].
@@ -140,10 +140,10 @@ def training_transform(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tenso
 
 def stream(data, split: str, arrays: list, batch_size: int, *, shuffle: bool = False, seed: int = 0,
            repeat: bool = False, limit: int | None = None, skip: int = 0) -> tf.data.Dataset:
-    """Batches ``x`` or ``(x, *extras)`` of an ImageNet split (see :func:`luring_tf.data.streams.stream`).
+    """Batches ``x`` or ``(x, *extras)`` of an ImageNet split (see ``luring_tf.data.streams.stream``).
 
     Args:
-        data: the ImageNet :class:`~luring_tf.data.dataset.Dataset`.
+        data: the ImageNet ``luring_tf.data.dataset.Dataset``.
         split: ``"train"``, ``"val"`` or ``"test"``.
         arrays: one per extra, aligned with the split (None = x again).
         batch_size: images per batch.
@@ -196,7 +196,7 @@ def images(data, split: str, limit: int, batch_size: int = 256) -> np.ndarray:
     """The first ``limit`` images of ``split`` under the evaluation transform, in memory.
 
     Args:
-        data: the ImageNet :class:`~luring_tf.data.dataset.Dataset`.
+        data: the ImageNet ``luring_tf.data.dataset.Dataset``.
         split: ``"train"``, ``"val"`` or ``"test"``.
         limit: how many.
         batch_size: images decoded per batch.

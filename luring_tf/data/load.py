@@ -127,9 +127,9 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
     second = val); then the first ``n_train`` training and first ``n_test`` test images are kept.
 
     The user's images: source ``"folder"`` (or ``"auto"`` with a ``data_dir`` of JPEG/PNG images) =
-    :func:`luring_tf.data.folder.load_image_folder`; ``tfds_name`` (source ``"auto"`` or ``"tfds"``) = any
-    tfds image classification set (:func:`luring_tf.data.tfds_any.load_tfds`). ``"imagenet"`` =
-    :func:`luring_tf.data.imagenet.load_imagenet`.
+    ``luring_tf.data.folder.load_image_folder``; ``tfds_name`` (source ``"auto"`` or ``"tfds"``) = any
+    tfds image classification set (``luring_tf.data.tfds_any.load_tfds``). ``"imagenet"`` =
+    ``luring_tf.data.imagenet.load_imagenet``.
 
     Args:
         name: ``"mnist"``, ``"svhn"``, ``"cifar10"`` or ``"imagenet"``.
@@ -146,7 +146,7 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
         val_size: ImageNet images held out of ``train/`` for validation.
 
     Returns:
-        A :class:`~luring_tf.data.dataset.Dataset`: float32 [N,H,W,C] images in [0,1] and int64 [N] labels
+        A ``luring_tf.data.dataset.Dataset``: float32 [N,H,W,C] images in [0,1] and int64 [N] labels
         (0..9 for the paper's sets; SVHN's 10 is 0).
 
     Raises:

@@ -31,7 +31,7 @@ def has_files(name: str, data_dir: str | Path | None) -> bool:
         data_dir: the folder, or None.
 
     Returns:
-        True if one is there (then :func:`read` succeeds or says what is wrong).
+        True if one is there (then ``read`` succeeds or says what is wrong).
     """
     return data_dir is not None and Path(data_dir).is_dir() and _READERS[name].has_files(Path(data_dir))
 
@@ -44,7 +44,7 @@ def read(name: str, data_dir: str | Path | None) -> OfficialSplits:
         data_dir: the folder of the official files.
 
     Returns:
-        :class:`~luring_tf.data.dataset.OfficialSplits` of uint8 images and int64 labels.
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 images and int64 labels.
 
     Raises:
         UserError: the files are absent or damaged.

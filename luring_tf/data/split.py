@@ -56,12 +56,12 @@ def split_official(name: str, raw: OfficialSplits, val_fraction: float, split_se
         name: the data set, named in the dataset's ``source``.
         raw: the official sets.
         val_fraction: the share of the training set kept for validation.
-        split_seed: the seed of the split (:func:`split_indices`).
+        split_seed: the seed of the split (``split_indices``).
         n_train: keep the first training images (None: all).
         n_test: keep the first test images (None: all).
 
     Returns:
-        A :class:`~luring_tf.data.dataset.Dataset` of float32 [N,H,W,C] in [0,1] and int64 [N] labels.
+        A ``luring_tf.data.dataset.Dataset`` of float32 [N,H,W,C] in [0,1] and int64 [N] labels.
 
     Raises:
         UserError: the split would leave a part empty.

@@ -10,14 +10,14 @@ streams existed, so batches are bit-identical and in the same order. File-backed
 the same pipeline over the file paths (the shuffle's order depends only on the split's length and the
 seed, so equal images in files and in arrays give equal batches), each file decoded -> resized -> float32
 [0,1] in parallel (order kept), then batched. Only the paths and the extras are held in memory.
-Pipeline-backed splits (any tfds set by name, :mod:`luring_tf.data.tfds_any`): a ``Records`` per split
+Pipeline-backed splits (any tfds set by name, ``luring_tf.data.tfds_any``): a ``Records`` per split
 makes the tfds pipeline of uint8 images; images are converted as they come and shuffled with a bounded
-buffer (:func:`shuffle_buffer`), each paired with its index so extras (M's logits) follow their image.
+buffer (``shuffle_buffer``), each paired with its index so extras (M's logits) follow their image.
 ImageNet (``data.preprocessing == "imagenet"``, folder or tfds records of JPEG bytes) streams through
-:mod:`luring_tf.data.imagenet_preprocessing` instead: centre crops, and random crops + flips for shuffled
-training batches (:func:`train_is_augmented`).
+``luring_tf.data.imagenet_preprocessing`` instead: centre crops, and random crops + flips for shuffled
+training batches (``train_is_augmented``).
 
-Array- and file-backed streams run with tf.data's autotuning off (:func:`untuned`): same batches, same
+Array- and file-backed streams run with tf.data's autotuning off (``untuned``): same batches, same
 order, without a stall of up to a minute at the end of every ``fit``.
 """
 
@@ -33,7 +33,7 @@ SPLITS = ("train", "val", "test")
 
 class Records:
     """One split of a pipeline-backed source: ``count`` images, ``make()`` -> tf.data of uint8 [h,w,c] images
-    (always in the same order); ``key`` names it (for :func:`content_key`)."""
+    (always in the same order); ``key`` names it (for ``content_key``)."""
 
     def __init__(self, count: int, make, key: str):
         self.count, self.make, self.key = int(count), make, key
@@ -56,7 +56,7 @@ def size(data, split: str) -> int:
     """Number of images in ``split`` of ``data``.
 
     Args:
-        data: a :class:`~luring_tf.data.dataset.Dataset`.
+        data: a ``luring_tf.data.dataset.Dataset``.
         split: ``"train"``, ``"val"`` or ``"test"``.
 
     Returns:
@@ -73,7 +73,7 @@ def train_is_augmented(data) -> bool:
     image: compute them per batch.
 
     Args:
-        data: a :class:`~luring_tf.data.dataset.Dataset`.
+        data: a ``luring_tf.data.dataset.Dataset``.
 
     Returns:
         True for ImageNet's preprocessing.
@@ -99,7 +99,7 @@ def image_shape(data) -> tuple[int, int, int]:
     """``(H, W, C)`` of one image of ``data``.
 
     Args:
-        data: a :class:`~luring_tf.data.dataset.Dataset`.
+        data: a ``luring_tf.data.dataset.Dataset``.
 
     Returns:
         The shape as integers.
@@ -127,7 +127,7 @@ def decode_image(path: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
 
 
 def to_unit_image(image: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
-    """uint8 [h,w,c] -> float32 [H,W,C] in [0,1]: grey <-> RGB when c != C, resized as :func:`decode_image`.
+    """uint8 [h,w,c] -> float32 [H,W,C] in [0,1]: grey <-> RGB when c != C, resized as ``decode_image``.
 
     Args:
         image: uint8 [h,w,c].
@@ -188,13 +188,13 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
            repeat: bool = False, skip: int = 0) -> tf.data.Dataset:
     """Batches of ``split``: ``x`` alone, or ``(x, *extras)`` when ``extras`` are given.
 
-    Array- and file-backed streams are prefetched and :func:`untuned`. ImageNet splits skip exactly
+    Array- and file-backed streams are prefetched and ``untuned``. ImageNet splits skip exactly
     (before decoding, the crop counter kept); other pipeline-backed splits (``--tfds``) cannot skip without
     converting every image: with ``skip`` they start a new order instead (the shuffle seeded by ``seed``
     and ``skip``), so a resumed run is not bit-identical.
 
     Args:
-        data: a :class:`~luring_tf.data.dataset.Dataset`.
+        data: a ``luring_tf.data.dataset.Dataset``.
         split: ``"train"``, ``"val"`` or ``"test"``.
         batch_size: images per batch.
         extras: each ``"labels"`` (the split's int64 labels), ``"images"`` (x again, for autoencoders) or an
@@ -203,7 +203,7 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
         seed: the shuffle's seed.
         repeat: endless.
         skip: the first ``skip`` images of the (shuffled, repeated) sequence are left out before they are
-            decoded, so a resumed training continues where it stopped (:mod:`luring_tf.training.checkpoints`).
+            decoded, so a resumed training continues where it stopped (``luring_tf.training.checkpoints``).
 
     Returns:
         A ``tf.data.Dataset`` of float32 [B,H,W,C] in [0,1], or of ``(x, *extras)`` tuples.
@@ -293,7 +293,7 @@ def images(data, split: str, limit: int | None = None, batch_size: int = 256) ->
     """The first ``limit`` images of ``split`` in memory (evaluation and attack sets: a few thousand images at most).
 
     Args:
-        data: a :class:`~luring_tf.data.dataset.Dataset`.
+        data: a ``luring_tf.data.dataset.Dataset``.
         split: ``"train"``, ``"val"`` or ``"test"``.
         limit: how many (all when None).
         batch_size: images decoded per batch.
@@ -327,7 +327,7 @@ def content_key(data, split: str) -> bytes:
     """Bytes that identify the images of ``split`` (their pixels for arrays, their paths for files).
 
     Args:
-        data: a :class:`~luring_tf.data.dataset.Dataset`.
+        data: a ``luring_tf.data.dataset.Dataset``.
         split: ``"train"``, ``"val"`` or ``"test"``.
 
     Returns:

@@ -20,7 +20,7 @@ EXPECTED_FILES = ", ".join(MAT_NAMES)
 
 
 def has_files(data_dir: Path) -> bool:
-    """Whether ``data_dir`` holds any SVHN file (then :func:`read` either succeeds or says what is wrong).
+    """Whether ``data_dir`` holds any SVHN file (then ``read`` either succeeds or says what is wrong).
 
     Args:
         data_dir: the folder.
@@ -70,7 +70,7 @@ def read(data_dir: Path) -> OfficialSplits:
         data_dir: the folder of ``train_32x32.mat`` and ``test_32x32.mat``.
 
     Returns:
-        :class:`~luring_tf.data.dataset.OfficialSplits` of uint8 [N,32,32,3] images and int64 [N] labels.
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,32,32,3] images and int64 [N] labels.
 
     Raises:
         UserError: a file is missing or damaged.

@@ -96,7 +96,7 @@ def read(name: str, data_dir: str | Path | None, download: bool) -> OfficialSpli
         download: whether tfds may download and prepare the set.
 
     Returns:
-        :class:`~luring_tf.data.dataset.OfficialSplits` of uint8 [N,H,W,C] images and int64 [N] labels.
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,H,W,C] images and int64 [N] labels.
 
     Raises:
         TfdsUnavailable: tensorflow-datasets is missing, or the set is not prepared and cannot be downloaded.
