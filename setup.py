@@ -2,6 +2,9 @@
 
 from setuptools import find_packages, setup
 
+# the documentation site: mkdocs, and mkdocstrings for the API reference rendered from the docstrings
+DOCS = ["mkdocs>=1.6,<2", "mkdocstrings>=1.0,<2", "mkdocstrings-python>=2.0,<3"]
+
 setup(
     name="luring-tf",
     version="0.1.0",
@@ -35,8 +38,11 @@ setup(
     ],
     extras_require={
         # xdist: the suite on two workers (CI has 2 cores); setuptools and wheel: tests/test_wheel.py builds a wheel
-        # offline; ai-edge-litert: the test of the LiteRT path of the export
-        "test": ["pytest>=8", "pytest-xdist>=3", "setuptools>=61", "wheel>=0.38", "ai-edge-litert>=2.3,<3"],
+        # offline; ai-edge-litert: the test of the LiteRT path of the export; the docs tools: tests/test_docs.py
+        # builds the site (`mkdocs build --strict`)
+        "test": ["pytest>=8", "pytest-xdist>=3", "setuptools>=61", "wheel>=0.38", "ai-edge-litert>=2.3,<3", *DOCS],
+        # the documentation site (mkdocs.yml): `pip install -e ".[docs]" && mkdocs build --strict`
+        "docs": DOCS,
         # LiteRT's TFLite interpreter (tf.lite.Interpreter is deprecated in TF 2.21; it stays the fallback)
         "litert": ["ai-edge-litert>=2.3,<3"],
     },

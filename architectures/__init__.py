@@ -29,7 +29,24 @@ def _module(dataset: str):
 
 
 def build_classifier(dataset: str, name: str = "M") -> keras.Sequential:
-    """Base classifier M of ``dataset`` (Tables 2-4): logits Dense named ``logits``, then softmax."""
+    """Base classifier M of ``dataset`` (Tables 2-4): a Dense named ``logits``, then a separate softmax.
+
+    Args:
+        dataset: ``"mnist"``, ``"svhn"`` or ``"cifar10"`` (``DATASETS``).
+        name: the Keras name of the model.
+
+    Returns:
+        An unbuilt-weights ``keras.Sequential`` mapping float32 [N,H,W,C] images in [0,1]
+        (``INPUT_SHAPES``) to [N,10] softmax probabilities.
+
+    Raises:
+        ValueError: ``dataset`` is not one of ``DATASETS``.
+
+    Example:
+        >>> m = build_classifier("mnist")
+        >>> m.output_shape
+        (None, 10)
+    """
     return _module(dataset).build_classifier(name=name)
 
 
@@ -38,8 +55,22 @@ def build_luring_component(
 ) -> keras.Sequential:
     """Prepended component P of ``dataset`` (Tables 5-7); also the Auto autoencoder.
 
-    ``dropout`` is the rate of the two Dropout layers of the SVHN/CIFAR10 P (the original
-    code's 0.15 for SVHN Luring, 0.3 for CIFAR10 C-E and Luring, 0 elsewhere); MNIST's P
-    has no dropout and rejects a non-zero rate.
+    Args:
+        dataset: ``"mnist"``, ``"svhn"`` or ``"cifar10"`` (``DATASETS``).
+        dropout: rate of the two Dropout layers of the SVHN/CIFAR10 P (the original code's 0.15 for
+            SVHN Luring, 0.3 for CIFAR10 C-E and Luring, 0 elsewhere), in [0, 1). MNIST's P has no
+            dropout.
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential`` mapping float32 [N,H,W,C] in [0,1] to [N,H,W,C] in [0,1] (sigmoid).
+
+    Raises:
+        ValueError: ``dataset`` is unknown, ``dropout`` is outside [0, 1), or non-zero for MNIST.
+
+    Example:
+        >>> p = build_luring_component("svhn", dropout=0.15)
+        >>> p.output_shape
+        (None, 32, 32, 3)
     """
     return _module(dataset).build_luring_component(dropout=dropout, name=name)

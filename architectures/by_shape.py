@@ -10,11 +10,11 @@ The rule, by the side ``S = max(H, W)`` and the channels ``C`` of M's input:
   cropped back, with C output channels; Table 7 (CIFAR10's, one pooling) is reachable with
   ``--component architectures.by_shape:build_table7_component``;
 * ``S > 64`` (large images, grey or colour): Table 15 (the ImageNet component, Appendix H.1,
-  :mod:`architectures.imagenet`).
+  ``architectures.imagenet``).
 
 Every P maps float32 [N,H,W,C] in [0,1] to [N,H,W,C] in [0,1]; the thresholds are a port
 choice (the paper shows one component per data set: 28×28 grey, 32×32 colour, 224×224 colour).
-A user builder ``function(input_shape) -> keras.Model`` replaces the rule (:func:`load_builder`).
+A user builder ``function(input_shape) -> keras.Model`` replaces the rule (``load_builder``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,18 @@ SMALL_SIDE = 64  # largest side of a "small" image
 
 
 def component_rule(input_shape) -> str:
-    """Which paper component the rule picks for ``input_shape`` (H, W, C), in words."""
+    """Which paper component the rule picks for ``input_shape``, in words (for logs and records).
+
+    Args:
+        input_shape: ``(H, W, C)`` of M's input.
+
+    Returns:
+        A sentence naming the table (5, 6 or 15) and why, e.g. ``"Table 5 (MNIST component): grey, side 28 <= 64"``.
+
+    Example:
+        >>> component_rule((28, 28, 1))
+        'Table 5 (MNIST component): grey, side 28 <= 64'
+    """
     height, width, channels = (int(v) for v in input_shape)
     if max(height, width) > SMALL_SIDE:
         return f"Table 15 (ImageNet component): side {max(height, width)} > {SMALL_SIDE}"
@@ -68,7 +79,25 @@ def _vgg_padded(pool: int, height: int, width: int, channels: int, dropout: floa
 
 
 def build_component_for_shape(input_shape, dropout: float = 0.0, name: str = "P") -> keras.Sequential:
-    """P for M's input shape by the rule above; ``dropout`` only feeds Table 6's two Dropout layers."""
+    """P for M's input shape, chosen by the rule of this module.
+
+    Args:
+        input_shape: ``(H, W, C)`` of M's input.
+        dropout: rate of Table 6's two Dropout layers, in [0, 1) (ignored by Tables 5 and 15).
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential`` mapping float32 [N,H,W,C] in [0,1] to [N,H,W,C] in [0,1]: exactly the
+        paper's P for 28x28x1 and 32x32x3, the same layers around zero-padding and a crop for other small
+        sizes, Table 15's P for a side above 64.
+
+    Raises:
+        ValueError: ``dropout`` is outside [0, 1).
+
+    Example:
+        >>> build_component_for_shape((40, 40, 3)).output_shape
+        (None, 40, 40, 3)
+    """
     height, width, channels = (int(v) for v in input_shape)
     if max(height, width) > SMALL_SIDE:
         return imagenet.build_luring_component((height, width, channels), name=name)
@@ -82,15 +111,43 @@ def build_component_for_shape(input_shape, dropout: float = 0.0, name: str = "P"
 
 
 def build_table7_component(input_shape, dropout: float = 0.0, name: str = "P") -> keras.Sequential:
-    """Table 7 (CIFAR10's P: one 2× pooling) for any H×W×C, for ``--component``."""
+    """Table 7 (CIFAR10's P: one 2x pooling) for any H×W×C, for ``--component``.
+
+    Args:
+        input_shape: ``(H, W, C)`` of M's input.
+        dropout: rate of the two Dropout layers, in [0, 1).
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential`` mapping float32 [N,H,W,C] in [0,1] to [N,H,W,C] in [0,1].
+
+    Raises:
+        ValueError: ``dropout`` is outside [0, 1).
+
+    Example:
+        ``--component architectures.by_shape:build_table7_component`` on the command line.
+    """
     height, width, channels = (int(v) for v in input_shape)
     return _vgg_padded(1, height, width, channels, dropout, name)
 
 
 def load_builder(spec: str):
-    """``module:function`` -> the function (``function(input_shape) -> keras.Model``); one-line errors.
+    """The user's component builder named ``module:function`` (``function(input_shape) -> keras.Model``).
 
     The current folder is importable (``--component my_p:build`` finds ``./my_p.py``).
+
+    Args:
+        spec: ``"module:function"``.
+
+    Returns:
+        The function.
+
+    Raises:
+        UserError: ``spec`` is not ``module:function``, the module does not import, or it has no such
+            callable (one line naming the fix).
+
+    Example:
+        >>> build = load_builder("architectures.by_shape:build_table7_component")
     """
     from luring_tf.errors import UserError
 
@@ -112,8 +169,22 @@ def load_builder(spec: str):
 
 
 def build_user_component(spec, input_shape) -> keras.Model:
-    """Call the ``--component`` builder (``module:function``, or the function itself from Python) and check
-    that its P maps ``input_shape`` to ``input_shape``."""
+    """Call the ``--component`` builder and check that its P maps ``input_shape`` to itself.
+
+    Args:
+        spec: ``"module:function"`` (``load_builder``), or the builder function itself from Python.
+        input_shape: ``(H, W, C)`` of M's input.
+
+    Returns:
+        The builder's ``keras.Model`` P.
+
+    Raises:
+        UserError: the builder cannot be loaded, fails, returns something else than a ``keras.Model``,
+            or its P does not map ``input_shape`` to ``input_shape``.
+
+    Example:
+        >>> p = build_user_component("architectures.by_shape:build_table7_component", (32, 32, 3))
+    """
     from luring_tf.errors import UserError
 
     builder = spec if callable(spec) else load_builder(spec)

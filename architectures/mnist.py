@@ -16,7 +16,19 @@ INPUT_SHAPE = (28, 28, 1)
 
 
 def build_classifier(name: str = "M") -> keras.Sequential:
-    """M: 3,274,538 parameters, all trainable. Input float32 [N,28,28,1] in [0,1]."""
+    """M (Table 2, Madry et al.'s CNN): 3,274,538 parameters, all trainable.
+
+    Args:
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential``: float32 [N,28,28,1] images in [0,1] -> Dense ``logits`` [N,10] -> softmax [N,10].
+
+    Example:
+        >>> from architectures import mnist
+        >>> mnist.build_classifier().output_shape
+        (None, 10)
+    """
     return keras.Sequential(
         [
             keras.Input(INPUT_SHAPE),
@@ -34,7 +46,23 @@ def build_classifier(name: str = "M") -> keras.Sequential:
 
 
 def build_luring_component(dropout: float = 0.0, name: str = "P") -> keras.Sequential:
-    """P: 4,385 parameters; [N,28,28,1] in [0,1] -> [N,28,28,1] in [0,1] (sigmoid)."""
+    """P (Table 5): 4,385 parameters.
+
+    Args:
+        dropout: must be 0 (MNIST's P has no Dropout layer).
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential``: float32 [N,28,28,1] in [0,1] -> [N,28,28,1] in [0,1] (sigmoid).
+
+    Raises:
+        ValueError: ``dropout`` is not 0.
+
+    Example:
+        >>> from architectures import mnist
+        >>> mnist.build_luring_component().output_shape[1:] == mnist.INPUT_SHAPE
+        True
+    """
     if dropout:
         raise ValueError("the MNIST component has no dropout layer: use dropout=0")
     return keras.Sequential(

@@ -22,7 +22,19 @@ def _conv_bn_relu(filters: int, padding: str = "same", pool: bool = False, use_b
 
 
 def build_vgg_classifier(width: int, input_shape, name: str) -> keras.Sequential:
-    """M: 6 conv blocks (width w, 2w, 4w), 2 Dense(1024)+BN+ReLU, Dense(10) logits, softmax."""
+    """The VGG-like M of Tables 3-4: 6 conv blocks (width w, 2w, 4w), 2 Dense(1024)+BN+ReLU, Dense(10) logits, softmax.
+
+    Args:
+        width: w, the base number of filters (64 for SVHN, 128 for CIFAR10).
+        input_shape: ``(H, W, C)`` of the images, in [0,1].
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential`` with a Dense named ``logits`` before a separate softmax ``Activation``.
+
+    Example:
+        >>> m = build_vgg_classifier(64, (32, 32, 3), "M")
+    """
     stack = [keras.Input(input_shape)]
     stack += _conv_bn_relu(width, padding="valid")
     stack += _conv_bn_relu(width, pool=True)
@@ -49,7 +61,24 @@ def _cbr(filters: int, dropout: float | None = None):
 
 
 def build_vgg_component(pool: int, dropout: float, input_shape, name: str) -> keras.Sequential:
-    """P: encoder 128-256-512-1024, decoder 512-512-256-128-64-C (C = the input's channels, 3 in the paper), sigmoid output in [0,1]."""
+    """The P of Tables 6-7: encoder 128-256-512-1024, decoder 512-512-256-128-64-C, sigmoid output in [0,1].
+
+    Args:
+        pool: the pooling factor q (2 for SVHN's Table 6: three 2x poolings; 1 for CIFAR10's Table 7:
+            one 2x pooling).
+        dropout: rate of the two Dropout layers, in [0, 1).
+        input_shape: ``(H, W, C)`` of the images; C is also the number of output channels (3 in the paper).
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential`` mapping [N,H,W,C] in [0,1] to [N,H,W,C] in [0,1].
+
+    Raises:
+        ValueError: ``dropout`` is outside [0, 1).
+
+    Example:
+        >>> p = build_vgg_component(2, 0.15, (32, 32, 3), "P")
+    """
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     def down():  # a fresh layer each time: a layer object may appear only once in a Sequential

@@ -87,7 +87,7 @@ def fit_steps(objective: str, dataset, optimizer: str, steps: int = 3) -> np.nda
         trainer.compile(optimizer=optimizer, steps_per_execution=distribute.steps_per_execution(steps))
     logits = trainers.classifier_logits(m, dataset.x_train)
     trainer.fit(trainers._train_dataset(dataset, logits, CFG["batch_size"], seed=0), steps_per_epoch=steps,
-                epochs=1, verbose=0)
+                epochs=1, verbose=0, shuffle=False)
     return flat(p)
 
 

@@ -14,6 +14,7 @@ from conftest import run_script
 from luring_tf.training import trainers
 from luring_tf.training import paper_models
 from luring_tf.errors import UserError
+from luring_tf.storage.models_io import model_input
 from official_files import write_mnist
 
 SHAPE = (8, 8, 1)
@@ -62,10 +63,10 @@ def test_classifier_training_runs_m_on_batch_statistics_without_changing_the_cal
     x = _data().x_train[:16]
     train_z, infer_z = np.asarray(trainer(x, training=True)), np.asarray(trainer(x, training=False))
     assert not np.allclose(train_z, infer_z, atol=1e-3)  # batch statistics while P trains
-    with_batch_stats = keras.Model(m.inputs, m.get_layer("logits").output)
+    with_batch_stats = keras.Model(model_input(m), m.get_layer("logits").output)
     reference = _classifier(batch_norm=True)
     reference.set_weights(m.get_weights())
-    ref_logits = keras.Model(reference.inputs, reference.get_layer("logits").output)
+    ref_logits = keras.Model(model_input(reference), reference.get_layer("logits").output)
     assert np.allclose(train_z, np.asarray(ref_logits(p(x), training=True)), atol=1e-4)
     assert np.allclose(infer_z, np.asarray(with_batch_stats(p(x), training=False)), atol=1e-4)
     trainer.compile(optimizer=keras.optimizers.Adam(0.01))
@@ -80,7 +81,7 @@ def test_classifier_training_false_keeps_m_in_inference_mode():
     m, p = _classifier(batch_norm=True, dropout=0.5), _component()
     trainer = trainers.ComponentTrainer(p, m, "ce")
     x = _data().x_train[:16]
-    logits = keras.Model(m.inputs, m.get_layer("logits").output)
+    logits = keras.Model(model_input(m), m.get_layer("logits").output)
     assert np.allclose(np.asarray(trainer(x, training=True)), np.asarray(logits(p(x), training=False)), atol=1e-5)
 
 

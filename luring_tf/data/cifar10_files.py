@@ -48,7 +48,18 @@ class _BatchUnpickler(pickle.Unpickler):
 
 
 def parse_batch(raw: bytes, where: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One pickled batch -> uint8 [N,32,32,3], int64 [N]; `where` names the file in errors."""
+    """One pickled CIFAR-10 batch -> images and labels.
+
+    Args:
+        raw: the batch file's bytes.
+        where: the file (named in errors).
+
+    Returns:
+        (uint8 [N,32,32,3], int64 [N] in 0..9).
+
+    Raises:
+        UserError: the bytes are not a CIFAR-10 batch (only plain data is unpickled).
+    """
     try:
         batch = _BatchUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except Exception as e:  # truncated or foreign pickles raise many types
@@ -71,7 +82,14 @@ def _batch_folder(data_dir: Path) -> Path | None:
 
 
 def has_files(data_dir: Path) -> bool:
-    """True if `data_dir` holds any CIFAR-10 batch or the archive."""
+    """Whether ``data_dir`` holds any CIFAR-10 batch or the archive (then ``read`` succeeds or says what is wrong).
+
+    Args:
+        data_dir: the folder.
+
+    Returns:
+        True if a ``data_batch_*``, ``test_batch`` or ``cifar-10-python.tar.gz`` is there.
+    """
     return _batch_folder(data_dir) is not None or (data_dir / ARCHIVE).is_file()
 
 
@@ -100,7 +118,17 @@ def _read_archive(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 
 def read(data_dir: Path) -> OfficialSplits:
-    """Official train (50,000) and test (10,000) sets -> uint8 [N,32,32,3], int64 [N]."""
+    """The official CIFAR-10 train (50,000) and test (10,000) sets from ``data_dir``, in the official order.
+
+    Args:
+        data_dir: a folder with ``data_batch_1..5`` and ``test_batch`` (or ``cifar-10-batches-py/``, or the archive).
+
+    Returns:
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,32,32,3] images and int64 [N] labels.
+
+    Raises:
+        UserError: a file is missing or damaged (one line naming it).
+    """
     folder = _batch_folder(data_dir)
     if folder is not None:
         batches, where = _read_folder(folder), folder

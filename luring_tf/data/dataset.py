@@ -17,7 +17,7 @@ NUM_CLASSES = 10  # the paper's three small data sets (ImageNet: 1,000, see luri
 
 @dataclass(frozen=True)
 class Dataset:
-    """One dataset, split as in the original code (or, for an image folder, as :mod:`luring_tf.data.folder` says).
+    """One dataset, split as in the original code (or, for an image folder, as ``luring_tf.data.folder`` says).
 
     x_*: float32 [N,H,W,C] in [0,1] (NHWC; MNIST 28x28x1, SVHN/CIFAR10 32x32x3); None for a file-backed
     source (an image folder), whose images are read from ``files`` as they stream.
@@ -28,15 +28,15 @@ class Dataset:
     class_names: the class of each label (a folder's sub-folder names), None for the paper's data sets.
     skipped: unreadable image files left out (file-backed sources; recorded with the results).
     preprocessing: how streams turn a stored image into x: None = decode, resize to image_shape (every
-    source but ImageNet); "imagenet" = MobileNetV2's transforms (:mod:`luring_tf.data.imagenet_preprocessing`:
+    source but ImageNet); "imagenet" = MobileNetV2's transforms (``luring_tf.data.imagenet_preprocessing``:
     short-side resize + centre crop, and random resized crop + flip for shuffled training batches).
     holdout: how the test split was drawn from the same images as train/val (a folder, an array, the MNIST
     sample, a tfds set without a test split), JSON-ready -- e.g. ``{"seed": 123, "test_size": 0.2, "images":
     500}``; another value means other test images, some of which were training images. None: a test set kept
-    apart (the official test sets). :func:`luring_tf.training.protect.protect_model` records it and
-    :func:`luring_tf.api.evaluate` refuses data whose hold-out differs.
+    apart (the official test sets). `luring_tf.training.protect.protect_model` records it and
+    `luring_tf.api.evaluate` refuses data whose hold-out differs.
 
-    Reading the images, for every source (see :mod:`luring_tf.data.streams`): ``stream(split, batch_size,
+    Reading the images, for every source (see ``luring_tf.data.streams``): ``stream(split, batch_size,
     ...)`` = a ``tf.data`` pipeline; ``size(split)``; ``images(split, limit)`` = a materialised array, for
     evaluation and attack sets only.
     """
@@ -62,30 +62,72 @@ class Dataset:
             object.__setattr__(self, "image_shape", tuple(int(d) for d in self.x_train.shape[1:]))
 
     def size(self, split: str) -> int:
-        """Number of images in ``split`` ("train" | "val" | "test")."""
+        """Number of images in ``split``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns:
+            The count (0 for an empty split).
+        """
         from luring_tf.data import streams
 
         return streams.size(self, split)
 
     def stream(self, split: str, batch_size: int, *, extras=(), shuffle: bool = False, seed: int = 0,
                repeat: bool = False):
-        """``tf.data`` batches of ``split``; see :func:`luring_tf.data.streams.stream`."""
+        """``tf.data`` batches of ``split``; see ``luring_tf.data.streams.stream``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            batch_size: images per batch (the last batch may be smaller unless ``repeat``).
+            extras: ``"labels"``, ``"images"`` or arrays with one row per image, yielded after x.
+            shuffle: shuffle with one buffer of the whole split, reshuffled on each pass.
+            seed: the shuffle's seed.
+            repeat: endless.
+
+        Returns:
+            A ``tf.data.Dataset`` of float32 [B,H,W,C] in [0,1], or of ``(x, *extras)`` tuples.
+
+        Example:
+            >>> for x, y in data.stream("train", 64, extras=("labels",), shuffle=True, seed=0):
+            ...     break
+        """
         from luring_tf.data import streams
 
         return streams.stream(self, split, batch_size, extras=extras, shuffle=shuffle, seed=seed, repeat=repeat)
 
     def images(self, split: str, limit: int | None = None) -> np.ndarray:
-        """float32 [N,H,W,C] in [0,1]: the first ``limit`` images of ``split``, in memory (evaluation sets)."""
+        """The first ``limit`` images of ``split`` in memory (evaluation and attack sets).
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+            limit: how many (all when None).
+
+        Returns:
+            float32 [N,H,W,C] in [0,1].
+        """
         from luring_tf.data import streams
 
         return streams.images(self, split, limit)
 
     def labels(self, split: str) -> np.ndarray | None:
-        """int64 [N] labels of ``split``, None for unlabeled data."""
+        """The labels of ``split``.
+
+        Args:
+            split: ``"train"``, ``"val"`` or ``"test"``.
+
+        Returns:
+            int64 [N] in 0..K-1, or None for unlabeled data.
+        """
         return getattr(self, f"y_{split}")
 
     def sizes(self) -> str:
-        """'train N, val N, test N' (and the skipped files when any), for logs and records."""
+        """The split sizes in words, for logs and records.
+
+        Returns:
+            ``"train N, val N, test N"``, plus the skipped files when any.
+        """
         text = ", ".join(f"{split} {self.size(split)}" for split in ("train", "val", "test"))
         return text + (f", {self.skipped} unreadable files skipped" if self.skipped else "")
 
@@ -95,7 +137,7 @@ class OfficialSplits:
     """The official training and test sets as a source read them, before the train/val split.
 
     x_*: uint8 [N,H,W,C] in 0..255, in the source's order; y_*: int64 [N] in 0..9.
-    holdout: as :attr:`Dataset.holdout` (the MNIST sample's test set is drawn from its 5,000 digits).
+    holdout: as `Dataset.holdout` (the MNIST sample's test set is drawn from its 5,000 digits).
     """
 
     x_train: np.ndarray

@@ -10,7 +10,7 @@ the top level (unlabeled: ``y_*`` None, ``labelled=False``). Luring needs no lab
 unlabeled folder trains P and measures agreement with M.
 
 Images: decoded to C channels (grey <-> RGB by the decoder), resized to H x W (bilinear, antialiased, the
-whole image: aspect ratio not kept, nothing cropped), float32 in [0,1]; see :func:`streams.decode_image`.
+whole image: aspect ratio not kept, nothing cropped), float32 in [0,1]; see ``streams.decode_image``.
 
 Splits: the readable files, sorted by path, are split with sklearn's ``train_test_split(random_state=seed)``:
 first a hold-out test set of ``test_size`` images (an int) or that fraction (a float), then ``val_fraction``
@@ -53,7 +53,18 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def find_images(folder: Path) -> tuple[list[Path], np.ndarray | None, tuple | None]:
-    """(files, labels int64 [N] or None, class names or None) of a labelled or flat folder; UserError if mixed."""
+    """The image files of a labelled (one sub-folder per class) or flat folder.
+
+    Args:
+        folder: the folder.
+
+    Returns:
+        (files sorted, labels int64 [N] or None, class names or None); labels are the indices of the
+        sorted sub-folder names.
+
+    Raises:
+        UserError: the folder mixes images and class sub-folders, or holds no JPEG/PNG image.
+    """
     files = _image_files(folder)
     top = [f for f in files if f.parent == folder]
     nested = [f for f in files if f.parent != folder]
@@ -69,7 +80,15 @@ def find_images(folder: Path) -> tuple[list[Path], np.ndarray | None, tuple | No
 
 
 def readable(files: list[Path], channels: int) -> np.ndarray:
-    """Boolean [N]: which files the streams' decoder reads (each file decoded once, in parallel)."""
+    """Which files the streams' decoder reads (each file decoded once, in parallel).
+
+    Args:
+        files: the image files.
+        channels: C, the channels each image is decoded to (1 or 3).
+
+    Returns:
+        Boolean [N]: True for a readable image.
+    """
     import tensorflow as tf
 
     if not files:
@@ -89,6 +108,17 @@ def readable(files: list[Path], channels: int) -> np.ndarray:
 
 
 def check_shape(image_shape) -> tuple[int, int, int]:
+    """Check an image shape for the user's images.
+
+    Args:
+        image_shape: ``(H, W, C)``.
+
+    Returns:
+        ``(H, W, C)`` as integers.
+
+    Raises:
+        UserError: not three integers, H or W not positive, or C not 1 (grey) or 3 (RGB).
+    """
     try:
         height, width, channels = (int(v) for v in image_shape)
     except (TypeError, ValueError):
@@ -99,6 +129,14 @@ def check_shape(image_shape) -> tuple[int, int, int]:
 
 
 def check_test_size(test_size) -> None:
+    """Check a hold-out size: a positive number of images, or a fraction strictly between 0 and 1.
+
+    Args:
+        test_size: the value to check.
+
+    Raises:
+        UserError: any other value.
+    """
     ok_int = isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool) and test_size > 0
     ok_float = isinstance(test_size, float) and 0 < test_size < 1
     if not (ok_int or ok_float):
@@ -108,13 +146,27 @@ def check_test_size(test_size) -> None:
 
 def load_image_folder(path, image_shape=(28, 28, 1), *, test_size: int | float = 0.2, val_fraction: float = 0.17,
                       seed: int = 123) -> Dataset:
-    """The images under ``path`` as a file-backed :class:`Dataset` of float32 [H,W,C] images in [0,1].
+    """The images under ``path`` as a file-backed ``luring_tf.data.dataset.Dataset`` of float32 [H,W,C] images in [0,1].
 
-    ``image_shape``: (H, W, C), C 1 or 3 -- what each image becomes. ``test_size``: the seeded hold-out
-    (int = images, float = fraction); ``val_fraction``: share of the rest kept for validation; ``seed``:
-    both splits. Labels: sub-folder index (sorted names, in ``class_names``) or None (``labelled=False``).
-    Raises a one-line UserError for a missing folder, a mixed layout, no readable image, or a split that
-    leaves a part empty.
+    Labels are the sub-folder indices (sorted names, in ``class_names``), or None (``labelled=False``) for a
+    flat folder. Images are decoded and resized as they stream (``luring_tf.data.streams.decode_image``).
+
+    Args:
+        path: the folder (one sub-folder per class, or images directly).
+        image_shape: ``(H, W, C)`` each image becomes, C 1 or 3.
+        test_size: the seeded hold-out: a number of images (int) or a fraction (float).
+        val_fraction: share of the rest kept for validation.
+        seed: the seed of both splits.
+
+    Returns:
+        The dataset; unreadable files are left out and listed in ``skipped``.
+
+    Raises:
+        UserError: a missing folder, a mixed layout, no readable image, or a split that leaves a part empty.
+
+    Example:
+        >>> data = load_image_folder("my_images", image_shape=(64, 64, 3), test_size=0.2)
+        >>> x = data.images("test", limit=100)      # float32 [100,64,64,3] in [0,1]
     """
     shape = check_shape(image_shape)
     check_test_size(test_size)

@@ -1,4 +1,4 @@
-"""ILSVRC2012 (ImageNet) as a streamed :class:`Dataset`, from the usual folder layout or a prepared tfds copy.
+"""ILSVRC2012 (ImageNet) as a streamed ``Dataset``, from the usual folder layout or a prepared tfds copy.
 
     from luring_tf.data.imagenet import load_imagenet
     data = load_imagenet("~/data/imagenet", 224)     # DIR/train/<wnid>/*.JPEG, DIR/val/<wnid>/*.JPEG
@@ -19,8 +19,8 @@ classes, as in tfds' order). tfds: val = the last ``val_size`` examples of tfds'
 its ``validation`` split, both in tfds' order (shuffled once by tfds when it prepared the set; ``seed``
 plays no part). ``n_train`` / ``n_test`` keep only the first images of train / test.
 
-Images are read and transformed as they stream (:mod:`luring_tf.data.imagenet_preprocessing`): nothing
-holds a split's pixels. Folder: every file is decoded once at load (:func:`luring_tf.data.folder.readable`,
+Images are read and transformed as they stream (``luring_tf.data.imagenet_preprocessing``): nothing
+holds a split's pixels. Folder: every file is decoded once at load (``luring_tf.data.folder.readable``,
 in parallel) and the unreadable ones are skipped and counted -- about one decode pass over the data set
 per load. tfds: the labels are read once at load without decoding the images.
 """
@@ -135,7 +135,14 @@ def _tfds_builder(data_dir, where: str):
 
 
 def tfds_prepared(data_dir) -> bool:
-    """True when a prepared imagenet2012 is in the data dir (or TFDS_DATA_DIR); never downloads."""
+    """Whether a prepared ``imagenet2012`` is in ``data_dir`` (or ``$TFDS_DATA_DIR``); never downloads.
+
+    Args:
+        data_dir: the tfds data folder, or None for tfds's default.
+
+    Returns:
+        True when tfds can read it without preparing anything.
+    """
     try:
         _, builder = _tfds_builder(data_dir, "")
         return Path(builder.data_path).is_dir() and bool(builder.is_prepared())
@@ -204,11 +211,25 @@ def _load_tfds(data_dir, size: int, val_size: int, n_train, n_test) -> Dataset:
 
 def load_imagenet(data_dir, image_size: int = 224, *, source: str = "auto", val_size: int = 10000,
                   seed: int = 123, n_train: int | None = None, n_test: int | None = None) -> Dataset:
-    """ILSVRC2012 as a streamed :class:`Dataset` of float32 [S,S,3] images in [0,1], S = ``image_size``.
+    """ILSVRC2012 as a streamed ``luring_tf.data.dataset.Dataset`` of float32 [S,S,3] images in [0,1], S = ``image_size``.
 
-    ``source``: "folder", "tfds" or "auto" (see the module docstring); ``val_size``: images held out of
-    the training set for validation; ``seed``: the folder's hold-out and test order. Labels int64 in
-    0..K-1 (K wnids, sorted; 1,000 for the full set). Raises a one-line UserError for every layout problem.
+    Args:
+        data_dir: a folder with ``train/<wnid>/*.JPEG`` and ``val/`` (source ``"folder"``), or a tfds data folder.
+        image_size: S, the side of the images after MobileNetV2's transforms.
+        source: ``"folder"``, ``"tfds"`` or ``"auto"`` (the folder layout when present, else a prepared tfds copy).
+        val_size: images held out of the training set for validation.
+        seed: the seed of the folder's hold-out and of the test order.
+        n_train: keep only the first training images (None: all).
+        n_test: keep only the first test images (None: all).
+
+    Returns:
+        The dataset; labels int64 in 0..K-1 (K wnids, sorted; 1,000 for the full set).
+
+    Raises:
+        UserError: every layout problem (one line naming the folder and the fix).
+
+    Example:
+        >>> data = load_imagenet("~/imagenet", image_size=224, source="folder")
     """
     _check_arguments(image_size, source, val_size, seed)
     root = None if data_dir is None else Path(data_dir).expanduser()

@@ -18,7 +18,7 @@ distribution is the same.
 
 Memory: each image is decoded once, at full size, when it is used. Folder splits shuffle their paths (a
 buffer of the whole split: strings only); tfds splits shuffle the encoded JPEG bytes with the bounded
-buffer of :func:`luring_tf.data.streams.shuffle_buffer` (1,024 images at S = 224).
+buffer of ``luring_tf.data.streams.shuffle_buffer`` (1,024 images at S = 224).
 """
 
 from __future__ import annotations
@@ -36,12 +36,26 @@ RATIO = (3 / 4, 4 / 3)
 
 
 def resize_side(size: int) -> int:
-    """The short side before the centre crop: round(S * 256 / 224) (256 for S = 224)."""
+    """The short side before the centre crop.
+
+    Args:
+        size: S, the side of the crop.
+
+    Returns:
+        ``round(S * 256 / 224)`` (256 for S = 224).
+    """
     return int(round(size * 256 / 224))
 
 
 def decode(encoded: tf.Tensor) -> tf.Tensor:
-    """JPEG/PNG bytes -> uint8 [h,w,3] (grey and CMYK converted to RGB by the decoder)."""
+    """JPEG/PNG bytes -> uint8 [h,w,3] (grey and CMYK converted to RGB by the decoder).
+
+    Args:
+        encoded: a scalar string tensor of the file's bytes.
+
+    Returns:
+        uint8 [h,w,3].
+    """
     return tf.io.decode_image(encoded, channels=3, expand_animations=False)
 
 
@@ -52,7 +66,15 @@ def _resize(image: tf.Tensor, height, width) -> tf.Tensor:
 
 
 def evaluation_transform(image: tf.Tensor, size: int) -> tf.Tensor:
-    """uint8 [h,w,3] -> float32 [S,S,3] in [0,1]: short side to :func:`resize_side`, centre crop S x S."""
+    """Evaluation transform: short side to ``resize_side``, centre crop S x S.
+
+    Args:
+        image: uint8 [h,w,3].
+        size: S.
+
+    Returns:
+        float32 [S,S,3] in [0,1].
+    """
     side = resize_side(size)
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     short, long = tf.minimum(height, width), tf.maximum(height, width)
@@ -68,9 +90,15 @@ def evaluation_transform(image: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def crop_window(height, width, draws: tf.Tensor):
-    """(top, left, h, w) int32 of the random resized crop of an image ``height`` x ``width``.
+    """The window of the random resized crop of an image ``height`` x ``width``.
 
-    ``draws``: float32 [4, ATTEMPTS] uniform in [0,1) (area, log ratio, top, left per attempt).
+    Args:
+        height: h of the image.
+        width: w of the image.
+        draws: float32 [4, ATTEMPTS] uniform in [0,1) (area, log ratio, top, left per attempt).
+
+    Returns:
+        (top, left, h, w) int32 scalars.
     """
     area = tf.cast(height * width, tf.float32)
     target = area * (AREA[0] + (AREA[1] - AREA[0]) * draws[0])
@@ -93,7 +121,16 @@ def crop_window(height, width, draws: tf.Tensor):
 
 
 def training_transform(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
-    """uint8 [h,w,3] -> float32 [S,S,3] in [0,1]: random resized crop + random flip, stateless ``seed`` [2]."""
+    """Training transform: random resized crop + random horizontal flip, stateless.
+
+    Args:
+        image: uint8 [h,w,3].
+        size: S.
+        seed: int32 [2], the stateless seed of this image's crop and flip.
+
+    Returns:
+        float32 [S,S,3] in [0,1].
+    """
     draws = tf.random.stateless_uniform([4 * ATTEMPTS + 1], seed=seed, dtype=tf.float32)
     top, left, h, w = crop_window(tf.shape(image)[0], tf.shape(image)[1], tf.reshape(draws[:-1], (4, ATTEMPTS)))
     crop = _resize(image[top:top + h, left:left + w], size, size)
@@ -103,12 +140,23 @@ def training_transform(image: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tenso
 
 def stream(data, split: str, arrays: list, batch_size: int, *, shuffle: bool = False, seed: int = 0,
            repeat: bool = False, limit: int | None = None, skip: int = 0) -> tf.data.Dataset:
-    """Batches ``x`` or ``(x, *extras)`` of an ImageNet split (see :func:`luring_tf.data.streams.stream`).
+    """Batches ``x`` or ``(x, *extras)`` of an ImageNet split (see ``luring_tf.data.streams.stream``).
 
-    ``arrays``: one per extra, aligned with the split (None = x again). ``limit``: only the first images.
-    ``skip``: the first ``skip`` items of the shuffled, repeated sequence are dropped before they are read
-    or decoded, and the crop counter keeps counting them, so a resumed training sees the same crops as an
-    uninterrupted one (folders and the tfds records of JPEG bytes alike).
+    Args:
+        data: the ImageNet ``luring_tf.data.dataset.Dataset``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        arrays: one per extra, aligned with the split (None = x again).
+        batch_size: images per batch.
+        shuffle: shuffled, with the training transform (random crops); else the evaluation transform.
+        seed: the shuffle's and the crops' seed.
+        repeat: endless.
+        limit: only the first images (None: all).
+        skip: the first ``skip`` items of the shuffled, repeated sequence are dropped before they are read
+            or decoded, and the crop counter keeps counting them, so a resumed training sees the same crops
+            as an uninterrupted one.
+
+    Returns:
+        A ``tf.data.Dataset`` of float32 [B,S,S,3] in [0,1] (with the extras).
     """
     size = streams.image_shape(data)[0]
     records = streams._split_records(data, split)
@@ -145,6 +193,16 @@ def stream(data, split: str, arrays: list, batch_size: int, *, shuffle: bool = F
 
 
 def images(data, split: str, limit: int, batch_size: int = 256) -> np.ndarray:
-    """float32 [N,S,S,3] in [0,1]: the first ``limit`` images of ``split``, evaluation transform."""
+    """The first ``limit`` images of ``split`` under the evaluation transform, in memory.
+
+    Args:
+        data: the ImageNet ``luring_tf.data.dataset.Dataset``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        limit: how many.
+        batch_size: images decoded per batch.
+
+    Returns:
+        float32 [N,S,S,3] in [0,1].
+    """
     batches = stream(data, split, [], batch_size, limit=limit)
     return np.concatenate([b.numpy() for b in batches])

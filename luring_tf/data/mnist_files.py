@@ -39,7 +39,14 @@ def _find(data_dir: Path, name: str) -> Path | None:
 
 
 def has_files(data_dir: Path) -> bool:
-    """True if `data_dir` holds any MNIST file (then `read` either succeeds or says what is wrong)."""
+    """Whether ``data_dir`` holds any MNIST file (then ``read`` either succeeds or says what is wrong).
+
+    Args:
+        data_dir: the folder.
+
+    Returns:
+        True if one of the four IDX files (plain or ``.gz``) is there.
+    """
     return (data_dir / NPZ_NAME).is_file() or any(_find(data_dir, name) for name in IDX_NAMES)
 
 
@@ -54,7 +61,19 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: Path, magic: int, item_shape: tuple[int, ...]) -> np.ndarray:
-    """One IDX file -> uint8 [N, *item_shape]; checks magic number, dims and exact byte count."""
+    """One IDX file -> its array; checks the magic number, the dimensions and the exact byte count.
+
+    Args:
+        path: the file (plain or ``.gz``).
+        magic: the expected magic number (2051 images, 2049 labels).
+        item_shape: the shape of one item (``(28, 28)`` for images, ``()`` for labels).
+
+    Returns:
+        uint8 [N, *item_shape].
+
+    Raises:
+        UserError: a wrong magic number, wrong dimensions or a truncated file.
+    """
     data = _read_bytes(path)
     ndim = 1 + len(item_shape)
     header = 4 + 4 * ndim
@@ -92,7 +111,17 @@ def _read_npz(path: Path) -> OfficialSplits:
 
 
 def read(data_dir: Path) -> OfficialSplits:
-    """Official train (60,000) and test (10,000) sets -> uint8 [N,28,28,1], int64 [N]."""
+    """The official MNIST train (60,000) and test (10,000) sets from ``data_dir``.
+
+    Args:
+        data_dir: the folder of the four IDX files.
+
+    Returns:
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,28,28,1] images and int64 [N] labels.
+
+    Raises:
+        UserError: a file is missing or damaged.
+    """
     paths = [_find(data_dir, name) for name in IDX_NAMES]
     if not any(paths) and (data_dir / NPZ_NAME).is_file():
         return _read_npz(data_dir / NPZ_NAME)

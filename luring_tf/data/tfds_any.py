@@ -12,7 +12,7 @@ Splits (contiguous slices of tfds's order, which tfds shuffled when it prepared 
 seeds the streams' shuffles): val = the last ``ceil(val_fraction * n)`` examples of ``train``, train = the
 rest; test = the ``test`` split, else the ``validation`` split, else a hold-out of ``test_size`` examples
 (int, or a fraction of ``train``) taken from the end of ``train`` before val. Images are streamed from
-the tfds records (pipeline-backed :class:`~luring_tf.data.streams.Records`): nothing holds a split's
+the tfds records (pipeline-backed ``luring_tf.data.streams.Records``): nothing holds a split's
 pixels; the labels (int64, small) are read once at load without decoding the images.
 """
 
@@ -83,10 +83,26 @@ def _split_specs(counts: dict, test_size, val_fraction: float, name: str) -> dic
 
 def load_tfds(name: str, image_shape=None, *, data_dir=None, test_size: int | float = 0.2,
               val_fraction: float = 0.17, seed: int = 123) -> Dataset:
-    """tfds set ``name`` as a pipeline-backed :class:`Dataset` of float32 [H,W,C] images in [0,1].
+    """The tfds set ``name`` as a pipeline-backed ``luring_tf.data.dataset.Dataset`` of float32 [H,W,C] images in [0,1].
 
-    ``image_shape``: (H, W, C) each image becomes (C 1 or 3; resized and grey <-> RGB converted as a
-    folder's images); None = the set's own shape, which must then be fixed. ``seed`` is recorded only.
+    Args:
+        name: a tfds image classification set (an ``image`` and a ``label`` feature), e.g. ``"fashion_mnist"``.
+        image_shape: ``(H, W, C)`` each image becomes (C 1 or 3; resized and grey <-> RGB converted as a
+            folder's images); None = the set's own shape, which must then be fixed.
+        data_dir: the tfds data folder (None: ``$TFDS_DATA_DIR`` or tfds's default).
+        test_size: the hold-out when the set has no test split (a count or a fraction).
+        val_fraction: share of the training images kept for validation.
+        seed: recorded only.
+
+    Returns:
+        The dataset, streamed from the tfds records.
+
+    Raises:
+        UserError: the set is unknown, not prepared (and downloads are off), not an image classification
+            set, or of a varying shape with no ``image_shape``.
+
+    Example:
+        >>> data = load_tfds("fashion_mnist", (28, 28, 1))
     """
     check_test_size(test_size)
     try:

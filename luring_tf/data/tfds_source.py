@@ -44,12 +44,23 @@ def _import_tfds():
 
 
 def download_allowed() -> bool:
-    """False when the env var LURING_TF_ALLOW_DOWNLOAD is "0"."""
+    """Whether tfds may download: False when ``$LURING_TF_ALLOW_DOWNLOAD`` is ``"0"``.
+
+    Returns:
+        True unless downloads are turned off.
+    """
     return os.environ.get(ALLOW_DOWNLOAD_ENV, "1").strip() != "0"
 
 
 def resolve_data_dir(data_dir: str | Path | None) -> str | None:
-    """`data_dir`, else TFDS_DATA_DIR, else None (tfds's default)."""
+    """The tfds data folder in effect.
+
+    Args:
+        data_dir: the folder given, or None.
+
+    Returns:
+        ``data_dir``, else ``$TFDS_DATA_DIR``, else None (tfds's default).
+    """
     chosen = data_dir or os.environ.get("TFDS_DATA_DIR") or None
     return str(Path(chosen).expanduser()) if chosen else None
 
@@ -60,7 +71,15 @@ def _one_line(error: BaseException) -> str:
 
 
 def is_prepared(name: str, data_dir: str | Path | None) -> bool:
-    """True if tfds already holds a prepared copy of `name` in the data dir (never downloads)."""
+    """Whether tfds already holds a prepared copy of ``name`` (never downloads).
+
+    Args:
+        name: the tfds name, e.g. ``"svhn_cropped"``.
+        data_dir: the tfds data folder, or None.
+
+    Returns:
+        True when the copy can be read as it is.
+    """
     try:
         builder = _import_tfds().builder(TFDS_NAMES[name], data_dir=resolve_data_dir(data_dir))
         return Path(builder.data_path).is_dir() and bool(builder.is_prepared())
@@ -69,7 +88,19 @@ def is_prepared(name: str, data_dir: str | Path | None) -> bool:
 
 
 def read(name: str, data_dir: str | Path | None, download: bool) -> OfficialSplits:
-    """tfds train/test splits of `name` -> uint8 [N,H,W,C], int64 [N]; UserError if unavailable."""
+    """The tfds train/test splits of ``name``.
+
+    Args:
+        name: ``"mnist"``, ``"svhn"`` or ``"cifar10"``.
+        data_dir: the tfds data folder, or None.
+        download: whether tfds may download and prepare the set.
+
+    Returns:
+        ``luring_tf.data.dataset.OfficialSplits`` of uint8 [N,H,W,C] images and int64 [N] labels.
+
+    Raises:
+        TfdsUnavailable: tensorflow-datasets is missing, or the set is not prepared and cannot be downloaded.
+    """
     tfds_name = TFDS_NAMES[name]
     folder = resolve_data_dir(data_dir)
     where = f"data_dir={folder or '~/tensorflow_datasets (default)'}"

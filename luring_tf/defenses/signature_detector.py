@@ -36,6 +36,7 @@ from luring_tf.evaluation import metrics
 from luring_tf.evaluation.adversarial import predict_labels
 from luring_tf.storage import files
 from luring_tf.storage.fingerprint import weights_digest
+from luring_tf.storage.models_io import model_input
 
 
 def signature_layer(model: keras.Model) -> keras.layers.Layer:
@@ -53,7 +54,7 @@ def signature_layer(model: keras.Model) -> keras.layers.Layer:
 
 def feature_extractor(model: keras.Model) -> keras.Model:
     """``x`` -> the signature layer's activations, in inference mode (:func:`features` flattens them)."""
-    return keras.Model(model.inputs, signature_layer(model).input, name=f"{model.name}_signature_features")
+    return keras.Model(model_input(model), signature_layer(model).input, name=f"{model.name}_signature_features")
 
 
 def features(extractor: keras.Model, x, batch_size: int = 500) -> np.ndarray:

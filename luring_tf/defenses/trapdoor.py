@@ -203,6 +203,7 @@ def train_trapdoored(classifier: keras.Model, data, triggers: Triggers, cfg: dic
         select = SelectTrapdoored(triggers, data.x_val, y_val, floor, seed)
         guard = trainers.NonFiniteGuard("the trapdoored model", "trapdoor")
         model.fit(injected_dataset(data.x_train, data.y_train, triggers, cfg["batch_size"], cfg["inject_ratio"], seed),
+                  shuffle=False,  # the injected stream is shuffled already
                   steps_per_epoch=steps, epochs=cfg["epochs"], callbacks=[guard, select], verbose=0)
     guard.check()
     trainers.check_trained_weights(model, "the trapdoored model", "trapdoor")

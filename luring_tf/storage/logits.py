@@ -29,6 +29,16 @@ from luring_tf.errors import UserError
 PROBE_IMAGES = 4
 
 
+
+def model_input(model: keras.Model):
+    """``model``'s input as a functional model takes it: the one input tensor, or the list when there are several.
+
+    ``keras.Model(model.inputs, ...)`` with a one-element list expects a one-element list when called, and Keras
+    warns ("The structure of `inputs` doesn't match") at every call with a plain tensor.
+    """
+    inputs = model.inputs
+    return inputs[0] if len(inputs) == 1 else inputs
+
 def _is_softmax(activation) -> bool:
     return getattr(activation, "__name__", "") == "softmax"
 
@@ -108,12 +118,12 @@ def _without_softmax(model: keras.Model) -> keras.Model | None:
     layer, node = found
     args, kwargs = node.arguments.args, node.arguments.kwargs
     if _is_softmax_layer(layer):
-        return keras.Model(model.inputs, node.input_tensors[0], name=name)
+        return keras.Model(model_input(model), node.input_tensors[0], name=name)
     if _is_softmax(getattr(layer, "activation", None)):
-        return keras.Model(model.inputs, WithoutActivation(layer)(*args), name=name)
+        return keras.Model(model_input(model), WithoutActivation(layer)(*args), name=name)
     if isinstance(layer, keras.Model):
         inner = _without_softmax(layer)
-        return None if inner is None else keras.Model(model.inputs, inner(*args, **kwargs), name=name)
+        return None if inner is None else keras.Model(model_input(model), inner(*args, **kwargs), name=name)
     return None
 
 

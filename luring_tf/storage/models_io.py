@@ -14,7 +14,7 @@ import keras
 
 from luring_tf.errors import UserError
 from luring_tf.storage.fingerprint import weights_digest
-from luring_tf.storage.logits import logits_view  # noqa: F401  (imported from here by the callers)
+from luring_tf.storage.logits import logits_view, model_input  # noqa: F401  (imported from here by the callers)
 
 NUM_CLASSES = 10  # MNIST, SVHN and CIFAR10
 

@@ -54,6 +54,7 @@ from luring_tf import inference, seeding
 from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
+from luring_tf.storage.models_io import model_input
 from luring_tf.training import checkpoints, distribute
 from luring_tf.training.losses import luring_loss, mimic_cross_entropy
 from luring_tf.storage.fingerprint import weights_digest
@@ -82,6 +83,7 @@ def reproducible(seed: int, deterministic: bool = True):
 
 def _fit(trainer: keras.Model, *args, **kwargs):
     """``trainer.fit(*args, **kwargs)`` with :data:`luring_tf.seeding.LOCK` let go: pass streams built before."""
+    kwargs.setdefault("shuffle", False)  # the streams are shuffled already; Keras ignores (and warns about) it
     with seeding.unlocked():
         return trainer.fit(*args, **kwargs)
 
@@ -526,7 +528,7 @@ def identity_warmup(component: keras.Model, data, steps: int, batch_size: int, s
     for. Not in the original code (P starts from Keras's random initialisation there).
     """
     with reproducible(seed, deterministic), distribute.scope():
-        autoencoder = keras.Model(component.inputs, component.outputs)  # shares P's layers; P stays uncompiled
+        autoencoder = keras.Model(model_input(component), component.outputs)  # shares P's layers; P stays uncompiled
         autoencoder.compile(optimizer=keras.optimizers.Adam(lr), loss=keras.losses.BinaryCrossentropy(),
                             steps_per_execution=distribute.steps_per_execution(int(steps)))
         guard = NonFiniteGuard(f"{name} (identity warm-up)", section)
