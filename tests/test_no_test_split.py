@@ -5,7 +5,8 @@ split -- an array access, ``streams.stream(data, "test", ...)``, ``streams.image
 ``streams.content_key`` all go through those attributes -- fails during the whole training of the quick
 profile's models (M, Stack, Auto, C-E, Luring: checkpoints, warm-up, restarts, learning-rate fallback and the
 choice of the best epoch included) and during the user-model protection (``luring_tf.protect``). Only the
-input check made before anything runs (``images_check.check_data``: shapes, finite values, range) and the two
+input checks made before anything runs (``images_check.check_data``: shapes, finite values, range;
+``protect.check_labels``: the labels are classes of M) and the two
 reports written *after* a model is final are let through, by name: the test accuracy checked against the
 paper / chance (``paper_models._test_rate``) and the protection record's evaluation set
 (``protect.unit_data``). Real MNIST digits (the shipped sample), the quick profile at tiny sizes; seconds.
@@ -81,6 +82,7 @@ def guarded(monkeypatch):
     import luring_tf.api
 
     monkeypatch.setattr(luring_tf.api, "check_data", _unsealed(luring_tf.api.check_data))  # input check, no choice
+    monkeypatch.setattr(protect, "check_labels", _unsealed(protect.check_labels))  # labels are M's classes: no choice
     sample = load_dataset("mnist", "sample")
     data = SealedDataset(name="mnist", x_train=sample.x_train[:128], y_train=sample.y_train[:128],
                          x_val=sample.x_val[:64], y_val=sample.y_val[:64], x_test=sample.x_test[:64],
