@@ -1,0 +1,66 @@
+"""Issue 22 (and issue 26's first bullet): a user's real classifier protected from a folder of real PNGs.
+
+Cases are built from the shipped real MNIST digits (``tests/real_images.py``): coloured / resized, relabelled,
+written as PNG files, with a small Keras M trained on them in the user's input range.
+"""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from real_images import Case, build_case
+
+BN_CASE = Case("colour-bn", (24, 24, 3), 5, "0,255", "logits", images=600)
+SHORT = ["train.luring.steps=40", "train.luring.eval_every=20", "train.luring.batch_size=32",
+         "train.luring.lr=[0.001]", "train.luring.lr_boundaries=[]", "train.luring.restarts=0",
+         "train.luring.identity_warmup_steps=60", "train.luring.dropout=0.0"]
+
+
+def bn_component(input_shape):
+    """A small P with BatchNormalization after every convolution (as Tables 6, 7 and 15 have), [0,1] -> [0,1]."""
+    layers = keras.layers
+    return keras.Sequential([keras.Input(input_shape),
+                             layers.Conv2D(16, 3, padding="same"), layers.BatchNormalization(), layers.ReLU(),
+                             layers.Conv2D(16, 3, padding="same"), layers.BatchNormalization(), layers.ReLU(),
+                             layers.Conv2D(input_shape[-1], 3, padding="same"), layers.BatchNormalization(),
+                             layers.Activation("sigmoid")], name="P")
+
+
+@pytest.fixture(scope="module")
+def bn_case(tmp_path_factory):
+    return build_case(BN_CASE, tmp_path_factory.mktemp("bn_case"), epochs=8)
+
+
+def _protect(info, overrides, component=bn_component):
+    import luring_tf
+    from luring_tf.data.folder import load_image_folder
+
+    data = load_image_folder(info["folder"], BN_CASE.shape)
+    model = keras.models.load_model(info["target"], compile=False)
+    return luring_tf.protect(model, data, input_range=BN_CASE.input_range, component=component,
+                             dataset="svhn", overrides=overrides)
+
+
+def test_a_short_training_of_a_batch_norm_p_validates_what_it_trained(bn_case):
+    """Failing-first (issue 22): with BatchNormalization in P and few steps, the training agreement was high and
+    the validation / test agreement at chance -- P was validated with stale moving statistics. Now the
+    moving statistics are recalibrated before every evaluation: validation and test agree with training."""
+    assert bn_case["train_accuracy_M"] > 0.85  # M is a real classifier of these images
+    record = _protect(bn_case, SHORT).record
+    assert record["test_agreement"]["value"] >= 0.85  # was ~0.2 (chance for 5 classes)
+    curve = record["training"]["curve"]
+    assert len(curve) == 2 and all({"train_agreement", "val_agreement", "step"} <= set(p) for p in curve)
+    last = curve[-1]
+    assert last["train_agreement"] > 0.85
+    assert last["val_agreement"] > last["train_agreement"] - 0.1  # was: train 0.9+, validation ~0.2
+
+
+def test_the_same_command_twice_gives_the_same_p_and_record(bn_case, tmp_path):
+    """Issue 26: the same protection twice on a real-image folder -> identical P weights and record."""
+    runs = [_protect(bn_case, SHORT + ["train.luring.steps=20"]) for _ in range(2)]
+    for a, b in zip(runs[0].component.get_weights(), runs[1].component.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    first, second = (dict(run.record, training=dict(run.record["training"], seconds=None)) for run in runs)
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
