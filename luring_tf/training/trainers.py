@@ -325,6 +325,23 @@ def reinitialise(model: keras.Model) -> None:
     model.set_weights(keras.models.clone_model(model).get_weights())
 
 
+def reseed(model: keras.Model, seed: int) -> int:
+    """Restart every random-number state of ``model``'s layers (Keras ``SeedGenerator``: Dropout, noise layers)
+    from ``seed`` and the generator's position; returns how many there are (0 for a P without Dropout).
+
+    Their states are variables but not weights: :func:`reinitialise` leaves them as the layer's construction
+    drew them -- from Python's unseeded global state when P was built outside a seeded block (a user's
+    ``--target-model`` P), so P's dropout masks, and so P itself, changed from run to run (issue 26: the same
+    command gave T agreements 0.206 and 0.388). Nothing is drawn from the global state here.
+    """
+    generators = [generator for layer in model._flatten_layers(include_self=True, recursive=True)
+                  for generator in getattr(layer, "_seed_generators", [])]
+    for index, generator in enumerate(generators):
+        value = int.from_bytes(hashlib.sha256(f"{int(seed)}/{index}".encode()).digest()[:4], "big") % (2 ** 31 - 1)
+        generator.state.assign(tf.constant([value, 0], dtype=generator.state.dtype))
+    return len(generators)
+
+
 def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *, name: str = "auto P",
                       section: str = "auto", deterministic: bool = True,
                       checkpoint: checkpoints.Location | None = None) -> dict:
@@ -660,10 +677,12 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
                   f"restart {attempt}/{restarts} with a new initialisation", flush=True)
         with reproducible(seed + attempt, deterministic):
             reinitialise(component)
+            reseed(component, seed + attempt)
         resumed = checkpoints.resumes(resume, attempt)
         if warmup and resumed is None:
             warm_start(component, data, warmup, cfg["batch_size"], seed + attempt,
                        name=name, section=objective, deterministic=deterministic)
+            reseed(component, seed + attempt)  # the same dropout masks whether the warm-up ran or was reused
         with reproducible(seed + attempt, deterministic), distribute.scope():
             trainer = ComponentTrainer(
                 component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
