@@ -72,3 +72,54 @@ def test_the_same_command_twice_gives_the_same_p_and_record(bn_case, tmp_path):
         np.testing.assert_array_equal(a, b)
     first, second = (dict(run.record, training=dict(run.record["training"], seconds=None)) for run in runs)
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+TINY_CASE = Case("tiny grey non-square", (20, 16, 1), 2, "0,1", "softmax", images=500)
+
+
+@pytest.fixture(scope="module")
+def tiny_case(tmp_path_factory):
+    return build_case(TINY_CASE, tmp_path_factory.mktemp("tiny_case"), epochs=8)
+
+
+def test_user_model_defaults_protect_a_real_grey_model_and_set_wins(tiny_case):
+    """--target-model without --dataset: the user-model defaults (compact P, identity warm-up) apply below
+    --set; the held-out agreement is high, the record names the P chosen and why, progress shows both curves."""
+    from conftest import run_script
+
+    folder = tiny_case["target"].parent
+    result = run_script("run_characterization.py", "--target-model", "mine.h5", "--data-dir", "pngs",
+                        "--input-range", TINY_CASE.input_range, "--set", "train.luring.steps=100", cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "user-model defaults for 20x16x1 images, K=2" in result.stdout
+    assert "luring: evaluation 1/1 (step 100): train agreement" in result.stdout and "validation agreement" in result.stdout
+    record = json.loads((folder / "mine_luring.json").read_text())
+    assert record["status"] == "ok" and record["component_rule"].startswith("compact P")
+    assert record["user_defaults"]["values"]["train.luring.steps"] == 800  # the default ...
+    assert record["training"]["steps"] == 100 and record["training"]["identity_warmup_steps"] == 300  # --set won
+    assert record["test_agreement"]["value"] >= 0.85 and record["test_agreement"]["denominator"] == 100  # 0.89 measured
+    assert record["val_agreement"]["value"] >= 0.8 and record["training"]["curve"][0]["step"] == 100
+
+
+def test_a_useless_t_is_refused_in_one_line_under_failed_names(tiny_case, tmp_path):
+    """No silent useless T: below the floor (judged on validation images) the run ends non-zero with one line,
+    the files get failed names and the record keeps the train / validation curve."""
+    from conftest import assert_one_line_error, run_script
+
+    folder = tmp_path / "refused"
+    folder.mkdir()
+    (folder / "mine.h5").write_bytes(tiny_case["target"].read_bytes())
+    result = run_script("run_characterization.py", "--target-model", "mine.h5", "--data-dir",
+                        str(tiny_case["folder"]), "--set", "train.luring.steps=2", "--set",
+                        "train.luring.eval_every=1", "--set", "train.luring.identity_warmup_steps=0", "--set",
+                        "train.luring.restarts=0", "--set", "train.luring.min_agreement=1.0", cwd=folder)
+    assert_one_line_error(result, "validation images", "min_agreement=1", "steps", "warm-up", "--component",
+                          "mine_luring_T.failed.h5")
+    assert result.returncode != 0
+    assert not (folder / "mine_luring_T.h5").exists() and not (folder / "mine_luring.json").exists()
+    assert (folder / "mine_luring_T.failed.h5").is_file() and (folder / "mine_luring_P.failed.h5").is_file()
+    record = json.loads((folder / "mine_luring.failed.json").read_text())
+    assert record["status"] == "failed" and record["refusal"].startswith("the protected model T agrees")
+    assert [p["step"] for p in record["training"]["curve"]] == [1, 2]
+    assert {"train_agreement", "val_agreement"} <= set(record["training"]["curve"][-1])
+    assert record["val_agreement"]["value"] < 1.0 and "test_agreement" in record

@@ -74,19 +74,25 @@ class ProtectionFailed(UserError):
     """T does not agree with M well enough on held-out validation images: refused, saved under failed names."""
 
 
-CLEAR_MARGIN = 0.05  # "clearly above" the constant-image baseline: by at least this much agreement
+CLEAR_SHARE = 0.25  # "clearly above" the constant-image baseline b: at least b + 0.25 (1 - b) agreement
+
+
+def clear_of_baseline(baseline: float) -> float:
+    """The least agreement clearly above a constant image's ``baseline`` (0.4 for 0.2; 1.0 when M is constant)."""
+    return baseline + CLEAR_SHARE * (1.0 - baseline)
 
 
 def refusal(val: float, baseline: float, floor: float, test: float, curve: list) -> str | None:
     """The one-line reason to refuse T, or None when its validation agreement ``val`` is clearly above the
     constant-image ``baseline`` and at least the ``floor`` (``train.luring.min_agreement``)."""
-    if val >= floor and val >= baseline + CLEAR_MARGIN:
+    if val >= floor and val >= clear_of_baseline(baseline) - 1e-9:
         return None
     last = curve[-1] if curve else {}
     trend = (f"; last evaluation: train {last['train_agreement']:.3f} vs validation {last['val_agreement']:.3f}"
              if last else "")
     return (f"the protected model T agrees with your model on {val:.3f} of the validation images (a constant image "
-            f"reaches {baseline:.3f}; floor train.luring.min_agreement={floor:g}; test {test:.3f}{trend}): not "
+            f"reaches {baseline:.3f}, clearly above is >= {clear_of_baseline(baseline):.3f}; floor "
+            f"train.luring.min_agreement={floor:g}; test {test:.3f}{trend}): not "
             "saved as a usable T; try more steps (--set train.luring.steps=...), a longer identity warm-up "
             "(--set train.luring.identity_warmup_steps=...), another learning rate (--set train.luring.lr=[...]) "
             "or another --component")

@@ -717,7 +717,10 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
             break
     check_trained_weights(component, name, objective)
     checkpoints.finish(checkpoint)
-    if keep.best_weights is None:
+    if keep.best_weights is None and warmup:
+        print(f"{objective}: no evaluation beat the identity warm-up's validation agreement ({initial:.3f}; the "
+              "luring loss trades some agreement for the luring effect): the last weights are kept", flush=True)
+    elif keep.best_weights is None:
         print(f"warning: {objective} training never beat the random component's validation agreement "
               f"({initial:.3f}); P likely collapsed to a constant image: try a lower lr or another --seed",
               flush=True)

@@ -10,8 +10,8 @@ do not reach a useful T.
 * P: the compact P (``architectures.by_shape.build_compact_component``: ~0.1 M weights, no BatchNormalization,
   two pooling levels above a side of 64) -- ``benchmarks/user_models.py`` measures its step time against
   Table 6's;
-* an identity warm-up (P starts as the identity, so T starts as M), then the luring loss with a two-step
-  learning-rate schedule, evaluated on the validation images every ``eval_every`` steps (best kept);
+* an identity warm-up (P starts as the identity, so T starts as M), then the luring loss at a constant
+  learning rate, evaluated on the validation images every ``eval_every`` steps (best kept);
 * more steps for more classes (K > 10), fewer for large images (side > 64: each step costs ~8x more).
 
 Precedence (one layer): profile < these defaults < ``--set`` < explicit flags (``--component`` ...). They are
@@ -38,8 +38,8 @@ def user_model_defaults(image_shape, classes: int) -> dict:
         "train.luring.batch_size": 32,
         "train.luring.identity_warmup_steps": 200 if large else 300,
         "train.luring.steps": steps,
-        "train.luring.lr": [0.002, 0.0005],
-        "train.luring.lr_boundaries": [int(steps * 0.7)],
+        "train.luring.lr": [0.001],  # constant: a user's --set train.luring.lr=[x] alone stays valid
+        "train.luring.lr_boundaries": [],
         "train.luring.eval_every": 100,
         "train.luring.restarts": 1,
         "train.luring.dropout": 0.0,
