@@ -49,7 +49,8 @@ def parse(argv=None):
     parser.add_argument("--out", default=None, help="results folder (default: results/<dataset>/defense)")
     parser.add_argument("--target-model", default=None, metavar="PATH",
                         help="evaluate your classifier and its T (<name>_luring_T.h5, from run_characterization.py "
-                             "--target-model) instead of the paper's models; ε are fractions of its input range; "
+                             "--target-model) instead of the paper's models; ε are fractions of its input range, which is read "
+                             "from <name>_luring.json (the --input-range it was protected with; no --input-range here); "
                              "results in results/<name>/defense (default)")
     parser.add_argument("--public", default="mop",
                         help="the public model the adversary attacks: mop = T = M∘P of each approach, trapdoor = "

@@ -123,3 +123,36 @@ def test_a_useless_t_is_refused_in_one_line_under_failed_names(tiny_case, tmp_pa
     assert [p["step"] for p in record["training"]["curve"]] == [1, 2]
     assert {"train_agreement", "val_agreement"} <= set(record["training"]["curve"][-1])
     assert record["val_agreement"]["value"] < 1.0 and "test_agreement" in record
+
+
+def test_user_model_defaults_sit_between_the_profile_and_set():
+    """profile < user-model defaults < --set; with --dataset (a paper profile) the defaults do not apply."""
+    from luring_tf.api import resolve_config
+
+    config = resolve_config((40, 40, 3), None, classes=5, overrides=["train.luring.steps=7"])
+    luring = config["train"]["luring"]
+    assert luring["steps"] == 7 and luring["component"] == "compact" and luring["identity_warmup_steps"] == 300
+    assert config["user_defaults"]["values"]["train.luring.steps"] == 800 and "compact P" in config["user_defaults"]["reason"]
+    assert resolve_config((96, 72, 3), None, classes=43)["train"]["luring"]["steps"] == 700  # large, K > 10
+    paper = resolve_config((40, 40, 3), "svhn", classes=5)
+    assert paper["train"]["luring"]["component"] is None and paper["train"]["luring"]["steps"] == 100
+    assert "user_defaults" not in paper
+
+
+def test_recalibrated_moving_statistics_are_the_mean_batch_statistics():
+    """batch_norm.recalibrate: moving mean / variance := the average of the batches' statistics, Dropout off,
+    trainable weights unchanged; a model without BatchNormalization is not run at all."""
+    from luring_tf.training import batch_norm
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Dropout(0.5), keras.layers.BatchNormalization()])
+    x = np.random.default_rng(0).normal(3.0, 2.0, (64, 4, 4, 2)).astype(np.float32)
+    assert batch_norm.recalibrate(model, x, 16) == 1
+    norm = model.layers[-1]
+    batches = x.reshape(4, 16, 4, 4, 2)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), batches.mean(axis=(1, 2, 3)).mean(0), rtol=1e-5)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), batches.var(axis=(1, 2, 3)).mean(0), rtol=1e-4)
+    assert norm.momentum == 0.99 and model.layers[0].rate == 0.5  # put back
+    np.testing.assert_array_equal(norm.gamma.numpy(), np.ones(2, np.float32))
+    plain = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2D(2, 1)])
+    assert batch_norm.recalibrate(plain, x, 16) == 0
