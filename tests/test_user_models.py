@@ -133,7 +133,8 @@ def test_user_model_defaults_sit_between_the_profile_and_set():
     luring = config["train"]["luring"]
     assert luring["steps"] == 7 and luring["component"] == "compact" and luring["identity_warmup_steps"] == 300
     assert config["user_defaults"]["values"]["train.luring.steps"] == 800 and "compact P" in config["user_defaults"]["reason"]
-    assert resolve_config((96, 72, 3), None, classes=43)["train"]["luring"]["steps"] == 700  # large, K > 10
+    assert resolve_config((96, 72, 3), None, classes=2)["train"]["luring"]["steps"] == 500  # large
+    assert resolve_config((32, 48, 3), None, classes=43)["train"]["luring"]["lr"] == [0.0005]  # K > 10
     paper = resolve_config((40, 40, 3), "svhn", classes=5)
     assert paper["train"]["luring"]["component"] is None and paper["train"]["luring"]["steps"] == 100
     assert "user_defaults" not in paper
