@@ -2,9 +2,9 @@
 
 The profiles of ``configs/*.yaml`` size the paper's trainings on the paper's data (svhn quick: Table 6's
 14.8 M-weight P, 100 steps of 32 images, no warm-up). For a user's model they are a poor start on a CPU:
-Table 6 costs ~1 s a step of 32 40x40 colour images on 2 quiet cores (12.9 s for 64 images on the loaded
-machine of ``benchmarks/user_models.py --step-times``, against 0.05 s for the compact P), and 100 steps of it
-do not reach a useful T.
+Table 6 costs 2.0 s a step of 32 40x40 colour images on 2 CPU cores against 0.026 s for the compact P
+(``python benchmarks/user_models.py --step-times``; 0.088 s with 32/64 filters; at 96x72x3 the compact P takes
+0.12 s), and 100 steps of it do not reach a useful T.
 :func:`user_model_defaults` chooses instead, from the image size and the class count K:
 
 * P: the compact P (``architectures.by_shape.build_compact_component``: ~0.1 M weights, no BatchNormalization,
@@ -53,8 +53,8 @@ def reason(image_shape, classes: int) -> str:
     """Why these defaults, in one sentence (for the record and the progress output)."""
     values = user_model_defaults(image_shape, classes)
     return (f"user-model defaults for {'x'.join(str(int(v)) for v in image_shape)} images, K={classes} "
-            f"(no --dataset): the compact P instead of the paper's component (Table 6: 14.8 M weights, 12.9 s a "
-            f"64-image step on this 2-core CPU against 0.05 s for the compact P at 40x40x3), "
+            f"(no --dataset): the compact P instead of the paper's component (Table 6: 14.8 M weights, 2.0 s a "
+            f"32-image step at 40x40x3 on 2 CPU cores against 0.026 s for the compact P's 19 k), "
             f"{values['train.luring.identity_warmup_steps']} identity warm-up steps, "
             f"{values['train.luring.steps']} luring steps of {values['train.luring.batch_size']} images "
             f"at lr {values['train.luring.lr'][0]:g} (fewer and smaller for K > 10, fewer for sides > {LARGE_SIDE}); "
