@@ -131,6 +131,70 @@ def build_table7_component(input_shape, dropout: float = 0.0, name: str = "P") -
     return _vgg_padded(1, height, width, channels, dropout, name)
 
 
+COMPACT = "compact"  # train.luring.component value: the CPU-sized P below
+
+
+def compact_levels(input_shape) -> int:
+    """The number of 2x poolings of the compact P.
+
+    Args:
+        input_shape: the image shape (H, W, C).
+
+    Returns:
+        1 for sides <= 64, 2 above (a quarter of the pixels in its middle).
+    """
+    return 1 if max(int(input_shape[0]), int(input_shape[1])) <= SMALL_SIDE else 2
+
+
+def build_compact_component(input_shape, filters: int = 16, name: str = "P") -> keras.Sequential:
+    """A CPU-sized P for any H x W x C (a user's model, issue 22): no BatchNormalization, no Dropout.
+
+    Conv f (ReLU) - [MaxPool2 - Conv 2f]x L - Conv 2f - [Up2 - Conv f]x L - Conv C (sigmoid), 3x3 "same" convs,
+    ``filters`` f = 16,
+    L = `compact_levels` (the image zero-padded to a multiple of 2**L, cropped back). About 20-30 k weights
+    against Table 6's 14.8 M (``benchmarks/user_models.py`` measures the step times of both).
+
+    Args:
+        input_shape: the image shape (H, W, C), any size.
+        filters: f, the first convolutions' filters.
+        name: the Keras name of the model.
+
+    Returns:
+        A ``keras.Sequential``: float32 [N,H,W,C] in [0,1] -> [N,H,W,C] in [0,1] (sigmoid).
+
+    Example:
+        >>> from architectures import by_shape
+        >>> by_shape.build_compact_component((40, 30, 3)).output_shape[1:]
+        (40, 30, 3)
+    """
+    height, width, channels = (int(v) for v in input_shape)
+    levels = compact_levels(input_shape)
+    multiple = 2 ** levels
+    stack = [keras.Input((height, width, channels))] + padded(height, width, multiple)
+    stack.append(layers.Conv2D(filters, 3, padding="same", activation="relu"))
+    for _ in range(levels):
+        stack += [layers.MaxPooling2D(2), layers.Conv2D(2 * filters, 3, padding="same", activation="relu")]
+    stack.append(layers.Conv2D(2 * filters, 3, padding="same", activation="relu"))
+    for _ in range(levels):
+        stack += [layers.UpSampling2D(2), layers.Conv2D(filters, 3, padding="same", activation="relu")]
+    stack.append(layers.Conv2D(channels, 3, padding="same", activation="sigmoid"))
+    return keras.Sequential(stack + cropped(height, width, multiple), name=name)
+
+
+def compact_rule(input_shape) -> str:
+    """The compact P in words (the record's ``component_rule``).
+
+    Args:
+        input_shape: the image shape (H, W, C).
+
+    Returns:
+        One sentence naming the P and its pooling levels.
+    """
+    levels = compact_levels(input_shape)
+    return (f"compact P (CPU-sized conv autoencoder, {levels} pooling level{'s' if levels > 1 else ''}, no "
+            f"BatchNormalization) for {'x'.join(str(int(v)) for v in input_shape)}")
+
+
 def load_builder(spec: str):
     """The user's component builder named ``module:function`` (``function(input_shape) -> keras.Model``).
 

@@ -62,23 +62,32 @@ def profile_dataset(image_shape) -> str:
 
 
 def resolve_config(image_shape, dataset: str | None = None, profile: str = "quick", overrides=(), *,
-                   seed: int | None = None, luring_coefficient: float | None = None, defaults=()) -> dict:
+                   seed: int | None = None, luring_coefficient: float | None = None, defaults=(),
+                   classes: int | None = None) -> dict:
     """The profile of ``dataset`` (default :func:`profile_dataset`), as the scripts resolve it.
 
-    Precedence (:mod:`luring_tf.config.precedence`): the profile < ``defaults`` (``key=value`` strings or
-    ``(key, value)`` pairs) < ``overrides`` (``--set`` strings) < ``seed`` and ``luring_coefficient`` when
-    given (None: the overrides', else the profile's; λ is 0.15 for cifar10, else 1.0).
+    Precedence (:mod:`luring_tf.config.precedence`): the profile < the user-model defaults (without
+    ``dataset`` and with ``classes``, K of a user's model: :mod:`luring_tf.training.user_defaults`) <
+    ``defaults`` (``key=value`` strings or ``(key, value)`` pairs) < ``overrides`` (``--set`` strings) <
+    ``seed`` and ``luring_coefficient`` when given (None: the overrides', else the profile's; λ is 0.15 for
+    cifar10, else 1.0).
     """
     import numbers
 
     from luring_tf.config.precedence import resolve
+    from luring_tf.training import user_defaults
 
     if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
         seed = int(seed)  # NumPy integers too
     if isinstance(luring_coefficient, numbers.Real) and not isinstance(luring_coefficient, bool):
         luring_coefficient = float(luring_coefficient)
     flags = [("seed", seed, "--seed"), ("train.luring.luring_coefficient", luring_coefficient, "--luring-coefficient")]
-    return resolve(dataset or profile_dataset(image_shape), profile, defaults, list(overrides), flags)
+    user = {} if dataset or classes is None else user_defaults.user_model_defaults(image_shape, classes)
+    config = resolve(dataset or profile_dataset(image_shape), profile,
+                     [*user_defaults.as_overrides(user), *defaults], list(overrides), flags)
+    if user:
+        config["user_defaults"] = {"values": user, "reason": user_defaults.reason(image_shape, classes)}
+    return config
 
 
 def as_dataset(images, labels=None, *, test_size: float = 0.2, val_fraction: float = 0.17, seed: int = 123):
@@ -119,7 +128,8 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     ``load_image_folder``) or an array [N,H,W,C] in [0,1] (:func:`as_dataset`: 20 % test, 17 % of the
     rest validation, seeded).
     ``input_range``: what the model takes (``"0,255"``, ``"-1,1"``, ``"mean=...:std=..."``).
-    ``component``: ``"module:function"`` building P, else the rule of :mod:`architectures.by_shape`.
+    ``component``: ``"module:function"`` building P or ``"compact"``, else ``train.luring.component`` (the
+    compact P by the user-model defaults when ``dataset`` is None), else the rule of :mod:`architectures.by_shape`.
     ``luring_coefficient``: λ, over ``overrides`` (default: theirs, else the profile's: 0.15 for cifar10, else 1.0).
     ``path``: for an already loaded ``model``, the file it came from (P, T and the record are saved beside it).
     """
@@ -129,11 +139,11 @@ def protect(model, data, *, input_range="0,1", component: str | None = None, lur
     if isinstance(model, (str, Path)):
         target = Path(model)
         model = load_target(target, retrain=retrain)
-    image_shape, _ = check_classifier(model, f"--target-model {target}" if target else "your model")
+    image_shape, classes = check_classifier(model, f"--target-model {target}" if target else "your model")
     check_data(data, "data of luring_tf.protect", image_shape)  # before any training
     if config is None:
         config = resolve_config(image_shape, dataset, profile, overrides, seed=seed,
-                                luring_coefficient=luring_coefficient)
+                                luring_coefficient=luring_coefficient, classes=classes)
     return protect_model(target, _dataset(data, config["data"]), config, model,
                          input_range=input_range, component=component, save=target is not None, data_dir=data_dir)
 

@@ -7,7 +7,8 @@ from luring_tf.report.paper_values import TABLE_8
 
 # What may differ between C-E and Luring: the loss weight λ (Luring only) and P's dropout, which
 # the original code sets per approach (SVHN: C-E 0.0, Luring 0.15) -- the YAML comments say so.
-MAY_DIFFER = {"luring_coefficient", "dropout"}
+# min_agreement and component are read by --target-model's protection only, which trains with train.luring.
+MAY_DIFFER = {"luring_coefficient", "dropout", "min_agreement", "component"}
 CASES = [(dataset, profile) for dataset in DATASETS for profile in profiles(dataset)]
 TRAINED_M = [(dataset, profile) for dataset, profile in CASES if dataset != "imagenet"]  # ImageNet's M: pretrained
 

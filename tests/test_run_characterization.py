@@ -100,8 +100,8 @@ def test_protect_a_user_model_and_reject_wrong_shape(mnist_run, tmp_path):
     target = tmp_path / "mine.h5"
     target.write_bytes((work / "models" / "M.h5").read_bytes())
     args = ["--dataset", "mnist", "--data-dir", str(work / "data"), "--set", "train.luring.steps=20",
-            "--set", "train.luring.eval_every=10", "--set", "train.luring.identity_warmup_steps=20",
-            "--set", "train.luring.restarts=0"]
+            "--set", "train.luring.eval_every=10", "--set", "train.luring.identity_warmup_steps=300",
+            "--set", "train.luring.restarts=0", "--set", "train.luring.min_agreement=0.0"]
     result = run_script("run_characterization.py", "--target-model", str(target), *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "mine_luring_T.h5").is_file() and (tmp_path / "mine_luring.json").is_file()

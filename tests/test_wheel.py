@@ -161,7 +161,7 @@ def test_protect_runs_from_an_installed_wheel(installed):
     profile.write_text("dataset: mnist\nprofiles:\n  tiny:\n    extends: quick\n"
                        "    data: {sample_test_size: 200}\n"
                        "    train: {luring: {steps: 20, eval_every: 10, identity_warmup_steps: 30, restarts: 0,"
-                       " batch_size: 32}}\n")
+                       " batch_size: 32, min_agreement: 0.0}}\n")  # the plumbing, not T's worth: no floor
     result = _run([bindir / "luring-tf", "protect", target, "--dataset", "mnist", "--data-source", "sample",
                    "--profile", "tiny", "--component", "tiny_p:build"], cwd=work,
                   env=dict(env, LURING_TF_CONFIG=str(profile)))

@@ -61,8 +61,9 @@ def build_parser() -> Parser:
     group(parser, "your model").add_argument(
         "--target-model", default=None, metavar="PATH",
         help="evaluate your classifier and its T (<name>_luring_T.h5, from run_characterization.py --target-model) "
-             "instead of the paper's models; ε are fractions of its input range; results in results/<name>/defense "
-             "(default)")
+             "instead of the paper's models; ε are fractions of its input range, which is read from "
+             "<name>_luring.json (the --input-range it was protected with; no --input-range here); results in "
+             "results/<name>/defense (default)")
     add_choice(group(parser, "models"), "--public", PUBLIC_CHOICES, "public model", default="mop",
                help="the public model the adversary attacks: mop = T = M∘P of each approach, trapdoor = a trapdoored "
                     "model trained from M (Table 20) (default: %(default)s)")

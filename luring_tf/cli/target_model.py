@@ -26,8 +26,10 @@ def add_protect_arguments(parser) -> None:
                              "folded into the saved T, which takes the same inputs as your model")
     mine.add_argument("--component", default=None, metavar="MODULE:FUNCTION",
                         help="with --target-model: build P with FUNCTION(input_shape) -> keras.Model from MODULE "
-                             "(importable from the current folder; P maps [0,1] images to [0,1] images); default: "
-                             "the paper's component chosen by image size (architectures/by_shape.py)")
+                             "(importable from the current folder; P maps [0,1] images to [0,1] images), or "
+                             "'compact'; default: the compact P without --dataset (luring_tf/training/"
+                             "user_defaults.py), the paper's component by image size with --dataset "
+                             "(architectures/by_shape.py)")
     mine.add_argument("--luring-coefficient", type=float, default=None, metavar="LAMBDA",
                         help="with --target-model: λ of the luring loss, train.luring.luring_coefficient (default: "
                              "the profile's: 0.15 for --dataset cifar10, else 1.0, the paper's values)")
@@ -63,11 +65,19 @@ def resolve(args, shape, section: str, defaults=()) -> dict:
     return run_folder.resolve_config(args, section, defaults)
 
 
-def protect_config(args, shape, dataset_explicit: bool) -> dict:
-    """``run_characterization.py --target-model``'s configuration for a model taking images of ``shape``."""
+def protect_config(args, shape, dataset_explicit: bool, classes: int | None = None) -> dict:
+    """``run_characterization.py --target-model``'s configuration for a model taking images of ``shape`` with
+    ``classes`` classes: without ``--dataset``, the user-model defaults (:mod:`luring_tf.training.user_defaults`)
+    sit between the profile and ``--set``, and the configuration says so (``user_defaults``)."""
+    from luring_tf.training import user_defaults
+
+    user = {} if dataset_explicit or classes is None else user_defaults.user_model_defaults(shape, classes)
     if not dataset_explicit:
         args.dataset = None
-    return resolve(args, shape, "characterization")
+    config = resolve(args, shape, "characterization", user_defaults.as_overrides(user))
+    if user:
+        config["user_defaults"] = {"values": user, "reason": user_defaults.reason(shape, classes)}
+    return config
 
 
 def defense_config(args, record: dict, shape, dataset_explicit: bool) -> dict:
@@ -105,10 +115,14 @@ def protect_command(args, dataset_explicit: bool) -> int:
     from luring_tf.input_range import parse_input_range
     from luring_tf.training.protect import check_classifier, load_target
 
+    from luring_tf.training import user_defaults
+
     rng = parse_input_range(args.input_range)
     classifier = load_target(args.target_model, retrain=args.retrain)  # its folder writable too
-    shape, _ = check_classifier(classifier, f"--target-model {args.target_model}")
-    config = protect_config(args, shape, dataset_explicit)
+    shape, classes = check_classifier(classifier, f"--target-model {args.target_model}")
+    config = protect_config(args, shape, dataset_explicit, classes)
+    if config.get("user_defaults"):
+        print(f"[luring-tf] {config['user_defaults']['reason']}", flush=True)
     rng.check_channels(shape[-1], f"--target-model {args.target_model}")
     check_paper_shape(args, config, shape)
     data = run_folder.load_data(config, args.data_dir, image_shape=shape)

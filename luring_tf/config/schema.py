@@ -196,6 +196,8 @@ RULES: list[tuple[str, Check]] = [
     ("train.*.classifier_training", boolean),
     ("train.*.optimizer", optimizer),
     ("train.*.momentum", below_one),
+    ("train.*.min_agreement", unit_interval),  # --target-model: the refusal floor on validation agreement
+    ("train.*.component", optional_text),  # --target-model: null (paper rule), compact, or module:function
     ("train.advtrain.eps", unit_interval),  # adversarial training of M (App. H.2): the PGD of each batch
     ("train.advtrain.eps_iter", positive_number),
     ("train.advtrain.nb_iter", positive_int),

@@ -73,10 +73,40 @@ class Protected:
                 "luring": unit_view(self.protected, self.input_range, "T")}
 
 
-def protected_paths(target: Path) -> dict[str, Path]:
-    stem = Path(target).with_suffix("")
-    return {"P": Path(f"{stem}_luring_P.h5"), "T": Path(f"{stem}_luring_T.h5"),
-            "record": Path(f"{stem}_luring.json")}
+def protected_paths(target: Path, failed: bool = False) -> dict[str, Path]:
+    """Where P, T and the record go beside ``target``; ``failed``: the names of a refused T
+    (``<name>_luring_T.failed.h5`` ...), never those of a good one."""
+    stem, mark = Path(target).with_suffix(""), ".failed" if failed else ""
+    return {"P": Path(f"{stem}_luring_P{mark}.h5"), "T": Path(f"{stem}_luring_T{mark}.h5"),
+            "record": Path(f"{stem}_luring{mark}.json")}
+
+
+class ProtectionFailed(UserError):
+    """T does not agree with M well enough on held-out validation images: refused, saved under failed names."""
+
+
+CLEAR_SHARE = 0.25  # "clearly above" the constant-image baseline b: at least b + 0.25 (1 - b) agreement
+
+
+def clear_of_baseline(baseline: float) -> float:
+    """The least agreement clearly above a constant image's ``baseline`` (0.4 for 0.2; 1.0 when M is constant)."""
+    return baseline + CLEAR_SHARE * (1.0 - baseline)
+
+
+def refusal(val: float, baseline: float, floor: float, test: float, curve: list) -> str | None:
+    """The one-line reason to refuse T, or None when its validation agreement ``val`` is clearly above the
+    constant-image ``baseline`` and at least the ``floor`` (``train.luring.min_agreement``)."""
+    if val >= floor and val >= clear_of_baseline(baseline) - 1e-9:
+        return None
+    last = curve[-1] if curve else {}
+    trend = (f"; last evaluation: train {last['train_agreement']:.3f} vs validation {last['val_agreement']:.3f}"
+             if last else "")
+    return (f"the protected model T agrees with your model on {val:.3f} of the validation images (a constant image "
+            f"reaches {baseline:.3f}, clearly above is >= {clear_of_baseline(baseline):.3f}; floor "
+            f"train.luring.min_agreement={floor:g}; test {test:.3f}{trend}): not "
+            "saved as a usable T; try more steps (--set train.luring.steps=...), a longer identity warm-up "
+            "(--set train.luring.identity_warmup_steps=...), another learning rate (--set train.luring.lr=[...]) "
+            "or another --component")
 
 
 def check_classifier(model: keras.Model, name: str) -> tuple[tuple, int]:
@@ -227,6 +257,8 @@ def build_component(image_shape: tuple, component=None, dropout: float = 0.0):
     """P for M's image shape: the user's ``module:function`` (or function) or the rule; returns ``(P, how)``."""
     import architectures.by_shape as by_shape
 
+    if component == by_shape.COMPACT:
+        return by_shape.build_compact_component(image_shape), by_shape.compact_rule(image_shape)
     if component:
         name = component if isinstance(component, str) else getattr(component, "__name__", "a builder")
         return by_shape.build_user_component(component, image_shape), f"--component {name}"
@@ -254,7 +286,8 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
     check_labels(data, classes, name)
     classifier01 = unit_view(classifier, rng, "M")
     cfg = config["train"]["luring"]
-    component01, how = build_component(image_shape, component, cfg.get("dropout", 0.0))
+    # --component (or the API's component) wins over the configuration's train.luring.component
+    component01, how = build_component(image_shape, component or cfg.get("component"), cfg.get("dropout", 0.0))
     augment = trainers.augmentation(cfg.get("augment"), image_shape[0])
     start = time.time()
     location = checkpoints.at(target.parent, f"{target.stem}_luring") if target is not None and save else None
@@ -267,8 +300,17 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
     component_saved = saved_component(component01, rng)
     protected = compose(component_saved, classifier)
     data01, labelled = unit_data(data, classifier01, name)
+    t01 = unit_view(protected, rng, "T")
+    # The decision (refuse or not) reads validation images; the test split is read once, for the report.
+    x_val = _array(data, "val")
+    m_val = predict_labels(classifier01, x_val, name=name)
+    val_agreement = metrics.agreement(predict_labels(t01, x_val, name="T (your model protected by P)"), m_val)
+    baseline = float(np.bincount(m_val).max() / len(m_val)) if len(m_val) else 0.0
+    floor = float(cfg.get("min_agreement", 0.8))
     m_pred = predict_labels(classifier01, data01.x_test, name=name)
-    t_pred = predict_labels(unit_view(protected, rng, "T"), data01.x_test, name="T (your model protected by P)")
+    t_pred = predict_labels(t01, data01.x_test, name="T (your model protected by P)")
+    test_agreement = metrics.agreement(t_pred, m_pred)
+    reason = refusal(val_agreement.value, baseline, floor, test_agreement.value, summary.get("curve", []))
     record = {"target_model": str(target) if target else None, "dataset": config["dataset"],
               "profile": config["profile"], "image_shape": list(image_shape), "classes": classes,
               "input_range": rng.as_dict(), "component_rule": how,
@@ -278,7 +320,10 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
               "data": config.get("data"), "holdout": getattr(data, "holdout", None), "seed": config["seed"],
               "labels": "given" if labelled else LABELS_FROM_M,
               "training": dict(summary, seconds=round(time.time() - start, 1)),
-              "test_agreement": metrics.agreement(t_pred, m_pred).as_dict(),
+              "user_defaults": config.get("user_defaults"),
+              "status": "failed" if reason else "ok", "refusal": reason,
+              "val_agreement": val_agreement.as_dict(), "constant_image_agreement": round(baseline, 4),
+              "min_agreement": floor, "test_agreement": test_agreement.as_dict(),
               # the detection scheme's false alarms (paper's rule, M(x) != T(x)) on the clean test images
               "clean_test_flag_rate": metrics.Rate(int(np.sum(m_pred != t_pred)), int(len(m_pred))).as_dict()}
     if labelled:
@@ -286,11 +331,17 @@ def protect_model(target_path, data, config: dict, classifier, *, input_range="0
         record["test_accuracy_T"] = metrics.accuracy(t_pred, data01.y_test).as_dict()
     paths = None
     if save and target is not None:
-        paths = protected_paths(target)
+        paths = protected_paths(target, failed=bool(reason))
         record.update(component=str(paths["P"]), protected_model=str(paths["T"]))
         save_model(component_saved, paths["P"], overwrite=True)
         save_model(protected, paths["T"], overwrite=True)
         files.write_json(paths["record"], record)
+        if not reason:  # a good T replaces the files of an earlier refused one
+            for stale in protected_paths(target, failed=True).values():
+                stale.unlink(missing_ok=True)
+    if reason:
+        where = f" (written as {paths['T'].name}, record {paths['record'].name})" if paths else ""
+        raise ProtectionFailed(reason + where)
     return Protected(classifier, component_saved, protected, rng, record, paths)
 
 

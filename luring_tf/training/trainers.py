@@ -55,7 +55,7 @@ from luring_tf.data import streams
 from luring_tf.errors import UserError
 from luring_tf.finite import check_finite
 from luring_tf.storage.models_io import model_input
-from luring_tf.training import checkpoints, distribute
+from luring_tf.training import batch_norm, checkpoints, distribute
 from luring_tf.training.losses import luring_loss, mimic_cross_entropy
 from luring_tf.storage.fingerprint import weights_digest
 from luring_tf.storage.models_io import logits_view
@@ -327,6 +327,23 @@ def reinitialise(model: keras.Model) -> None:
     model.set_weights(keras.models.clone_model(model).get_weights())
 
 
+def reseed(model: keras.Model, seed: int) -> int:
+    """Restart every random-number state of ``model``'s layers (Keras ``SeedGenerator``: Dropout, noise layers)
+    from ``seed`` and the generator's position; returns how many there are (0 for a P without Dropout).
+
+    Their states are variables but not weights: :func:`reinitialise` leaves them as the layer's construction
+    drew them -- from Python's unseeded global state when P was built outside a seeded block (a user's
+    ``--target-model`` P), so P's dropout masks, and so P itself, changed from run to run (issue 26: the same
+    command gave T agreements 0.206 and 0.388). Nothing is drawn from the global state here.
+    """
+    generators = [generator for layer in model._flatten_layers(include_self=True, recursive=True)
+                  for generator in getattr(layer, "_seed_generators", [])]
+    for index, generator in enumerate(generators):
+        value = int.from_bytes(hashlib.sha256(f"{int(seed)}/{index}".encode()).digest()[:4], "big") % (2 ** 31 - 1)
+        generator.state.assign(tf.constant([value, 0], dtype=generator.state.dtype))
+    return len(generators)
+
+
 def train_autoencoder(component: keras.Model, data, cfg: dict, seed: int = 0, *, name: str = "auto P",
                       section: str = "auto", deterministic: bool = True,
                       checkpoint: checkpoints.Location | None = None) -> dict:
@@ -386,8 +403,10 @@ class ComponentTrainer(keras.Model):
     """
 
     def __init__(self, component, classifier, objective="luring", luring_coefficient=1.0,
-                 augment=None, classifier_training=False, logits_per_batch=False, **kwargs):
+                 augment=None, classifier_training=False, logits_per_batch=False, calibration=None,
+                 calibration_batch: int = 64, **kwargs):
         super().__init__(**kwargs)
+        self.calibration, self.calibration_batch = calibration, int(calibration_batch)
         self.logits_per_batch = bool(logits_per_batch) or augment is not None or bool(classifier_training)
         if objective not in OBJECTIVES:
             raise ValueError(f"unknown objective {objective!r}: choose one of {OBJECTIVES}")
@@ -406,6 +425,15 @@ class ComponentTrainer(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.hinge_tracker, self.gap_tracker, self.agreement, self.accuracy]
+
+    def evaluate(self, *args, **kwargs):
+        """As ``keras.Model.evaluate`` (``fit`` validates through it), after P's BatchNormalization moving
+        statistics are recalibrated on the ``calibration`` training images (:mod:`luring_tf.training.batch_norm`):
+        what is validated -- and selected, and saved -- is P in inference mode with statistics of its current
+        weights. No-op for a P without BatchNormalization."""
+        if self.calibration is not None:
+            batch_norm.recalibrate(self.component, self.calibration, self.calibration_batch)
+        return super().evaluate(*args, **kwargs)
 
     def compile(self, *args, **kwargs):
         """As ``keras.Model.compile``; the optimizer is built on P's variables only (no slots for M)."""
@@ -504,6 +532,24 @@ class CollapseGuard(keras.callbacks.Callback):
         if epoch == 0 and (logs or {}).get("val_agreement", 0.0) <= self.floor + self.margin:
             self.collapsed = True
             self.model.stop_training = True
+
+
+class AgreementCurve(keras.callbacks.Callback):
+    """Per evaluation: the step, the training agreement (mean over the interval's batches, P in training mode)
+    and the validation agreement (P in inference mode); appended to ``curve`` and printed as one line."""
+
+    def __init__(self, curve: list, label: str, every: int, evaluations: int, attempt: int):
+        super().__init__()
+        self.curve, self.label, self.every, self.evaluations, self.attempt = curve, label, every, evaluations, attempt
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        point = {"attempt": self.attempt, "evaluation": epoch + 1, "step": (epoch + 1) * self.every,
+                 "train_agreement": round(float(logs.get("agreement", float("nan"))), 4),
+                 "val_agreement": round(float(logs.get("val_agreement", float("nan"))), 4)}
+        self.curve.append(point)
+        print(f"{self.label}: evaluation {epoch + 1}/{self.evaluations} (step {point['step']}): train agreement "
+              f"{point['train_agreement']:.3f}, validation agreement {point['val_agreement']:.3f}", flush=True)
 
 
 def constant_agreement(m_logits: np.ndarray) -> float:
@@ -618,7 +664,11 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
         val_logits = classifier_logits(classifier, streams.stream(data, "val", 500))
         labelled = getattr(data, "y_val", None) is not None  # unlabeled data: no accuracy, agreement only
         val = streams.stream(data, "val", 500, extras=(val_logits, "labels") if labelled else (val_logits,))
+        calibration = (streams.images(data, "train", batch_norm.calibration_count(
+            streams.image_shape(data), cfg["batch_size"], streams.size(data, "train")))
+            if batch_norm.batch_norm_layers(component) else None)
     floor = constant_agreement(val_logits)
+    curve: list = []
     every = int(cfg["eval_every"])
     restarts = int(cfg.get("restarts", 3))
     warmup = int(cfg.get("identity_warmup_steps", 0))
@@ -629,14 +679,17 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
                   f"restart {attempt}/{restarts} with a new initialisation", flush=True)
         with reproducible(seed + attempt, deterministic):
             reinitialise(component)
+            reseed(component, seed + attempt)
         resumed = checkpoints.resumes(resume, attempt)
         if warmup and resumed is None:
             warm_start(component, data, warmup, cfg["batch_size"], seed + attempt,
                        name=name, section=objective, deterministic=deterministic)
+            reseed(component, seed + attempt)  # the same dropout masks whether the warm-up ran or was reused
         with reproducible(seed + attempt, deterministic), distribute.scope():
             trainer = ComponentTrainer(
                 component, classifier, objective, cfg.get("luring_coefficient", 1.0), augment,
-                cfg.get("classifier_training", False), logits_per_batch=per_batch,
+                cfg.get("classifier_training", False), logits_per_batch=per_batch, calibration=calibration,
+                calibration_batch=cfg["batch_size"],
             )
             trainer.compile(optimizer=component_optimizer(cfg, learning_rate(cfg["lr"], cfg.get("lr_boundaries"))),
                             steps_per_execution=distribute.steps_per_execution(every))
@@ -657,7 +710,8 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
                 epochs=evaluations,
                 initial_epoch=saver.initial_epoch,
                 validation_data=val,
-                callbacks=[finite, keep] + ([guard] if guard else []) + [saver],
+                callbacks=[finite, AgreementCurve(curve, objective, every, evaluations, attempt), keep]
+                + ([guard] if guard else []) + [saver],
                 verbose=_verbose(),
             )
         finite.check()
@@ -665,11 +719,15 @@ def train_component(component, classifier, data, cfg: dict, objective: str, augm
             break
     check_trained_weights(component, name, objective)
     checkpoints.finish(checkpoint)
-    if keep.best_weights is None:
+    if keep.best_weights is None and warmup:
+        print(f"{objective}: no evaluation beat the identity warm-up's validation agreement ({initial:.3f}; the "
+              "luring loss trades some agreement for the luring effect): the last weights are kept", flush=True)
+    elif keep.best_weights is None:
         print(f"warning: {objective} training never beat the random component's validation agreement "
               f"({initial:.3f}); P likely collapsed to a constant image: try a lower lr or another --seed",
               flush=True)
     return {"objective": objective, "identity_warmup_steps": warmup,
             "initial_val_agreement": float(initial), "restarts": attempt,
             "best_val_agreement": keep.best, "best_evaluation": keep.best_epoch,
-            "steps": int(math.ceil(int(cfg["steps"]) / every) * every)}
+            "steps": int(math.ceil(int(cfg["steps"]) / every) * every), "curve": curve,
+            "batch_norm_recalibrated": calibration is not None}
