@@ -46,7 +46,7 @@ def test_evaluate_holds_out_the_test_images_protect_held_out(monkeypatch):
     from luring_tf.api import as_dataset
     from luring_tf.errors import UserError
     from luring_tf.evaluation import defense
-    from luring_tf.training import trainers
+    from luring_tf.training import protect, trainers
 
     x, _ = digits(150, "test")
     seen = {}
@@ -62,6 +62,8 @@ def test_evaluate_holds_out_the_test_images_protect_held_out(monkeypatch):
 
     monkeypatch.setattr(trainers, "train_component", recording)
     monkeypatch.setattr(defense, "run_defense", attacked)
+    # what is held out, not what a 4-step T is worth: the refusal of a useless T is tests/test_user_models.py's
+    monkeypatch.setattr(protect, "refusal", lambda *args, **kwargs: None)
     protected = luring_tf.protect(digit_classifier(), x, component=tiny_component,
                                   overrides=[*TINY, "data.split_seed=7"])
     assert protected.record["holdout"] == {"seed": 7, "test_size": 0.2, "images": 150}
