@@ -36,8 +36,11 @@ def snapshot(*roots) -> dict:
     for root in roots:
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
         for path in paths:
-            stat = path.stat()
-            state[str(path)] = (stat.st_size, stat.st_mtime_ns, hashlib.sha1(path.read_bytes()).hexdigest())
+            try:
+                stat = path.stat()
+                state[str(path)] = (stat.st_size, stat.st_mtime_ns, hashlib.sha1(path.read_bytes()).hexdigest())
+            except FileNotFoundError:  # a transient file (a run's folder lock) went between the listing and here
+                continue
     return state
 
 
