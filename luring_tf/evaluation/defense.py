@@ -320,15 +320,18 @@ def false_alarms(models: dict, data, approaches, false_alarm: float | None, batc
     test split (``policy_test_flag_rate``: the held-out false-alarm rate).
     """
     x_val = validation_images(data) if false_alarm is not None else None
+    outputs = detection_policy.checked_outputs  # M's outputs on each clean split: once for every approach
+    m_test = outputs(models["M"], data.x_test, batch_size, "M")
+    m_val = None if x_val is None else outputs(models["M"], x_val, batch_size, "M")
     out = {}
     for approach in approaches:
-        names = ("M", f"{approach}_T")
-        test = detection_policy.scores(models["M"], models[approach], data.x_test, batch_size, names)
+        name = f"{approach}_T"
+        test = detection_policy.scores_from_outputs(m_test, outputs(models[approach], data.x_test, batch_size, name))
         entry = {"test_images": len(test), "paper_rule": detection_policy.PAPER.describe(),
                  "test_flag_rate": detection_policy.flag_rate(detection_policy.PAPER, test).as_dict()}
         policy = None
         if x_val is not None:
-            val = detection_policy.scores(models["M"], models[approach], x_val, batch_size, names)
+            val = detection_policy.scores_from_outputs(m_val, outputs(models[approach], x_val, batch_size, name))
             policy = detection_policy.calibrate(val, false_alarm)
             entry["policy"] = policy.as_dict()
             entry["policy_test_flag_rate"] = detection_policy.flag_rate(policy, test).as_dict()

@@ -131,16 +131,18 @@ def scores_from_outputs(m_outputs, t_outputs) -> Scores:
 
 def scores(classifier, protected, x, batch_size: int = 500, names=("M", "T")) -> Scores:
     """:class:`Scores` of M (``classifier``) and T (``protected``) on ``x`` float32 [N,H,W,C] (their input range)."""
+    return scores_from_outputs(*(checked_outputs(model, x, batch_size, name)
+                                 for model, name in zip((classifier, protected), names)))
+
+
+def checked_outputs(model, x, batch_size: int = 500, name: str = "T") -> np.ndarray:
+    """``model``'s outputs [N,K] on ``x`` (its input range), refused in one line when not finite."""
     from luring_tf import inference
     from luring_tf.finite import check_finite
 
-    x = np.asarray(x, np.float32)
-    outs = []
-    for model, name in zip((classifier, protected), names):
-        out = inference.outputs(model, x, batch_size)
-        check_finite(out, f"the outputs of model {name} on {len(out)} images")
-        outs.append(out)
-    return scores_from_outputs(*outs)
+    out = inference.outputs(model, np.asarray(x, np.float32), batch_size)
+    check_finite(out, f"the outputs of model {name} on {len(out)} images")
+    return out
 
 
 def flag_rate(policy: DetectionPolicy, s: Scores) -> metrics.Rate:
